@@ -1,0 +1,1 @@
+"""Discount codes for online marketplaces: brands create them, users redeem each once."""

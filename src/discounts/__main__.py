@@ -1,0 +1,3 @@
+from discounts.cli import main
+
+main()

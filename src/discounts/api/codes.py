@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response, status
+
+from discounts.api.deps import BrandPrincipal, NowDep, PrincipalDep, StoreDep, UnitOfWorkDep
+from discounts.auth import Role
+from discounts.codes import service
+from discounts.codes.models import DiscountCode, DiscountRule
+from discounts.codes.schemas import CodeIn, CodeOut, CodeView, RuleIn, RuleOut
+
+router = APIRouter(prefix="/api/v1", tags=["codes"])
+
+CodeRef = Annotated[str, Path(max_length=64, description="The code string (any case) or its SHA-256 hash")]
+
+
+def rule_out(rule: DiscountRule) -> RuleOut:
+    return RuleOut(id=rule.id, brand=rule.brand, discount=rule.discount, group=rule.group)
+
+
+def code_out(code: DiscountCode) -> CodeOut:
+    return CodeOut(
+        id=code.id, hash=code.hash, rule=rule_out(code.rule), validity=code.validity, created_at=code.created_at
+    )
+
+
+@router.post("/discountcode/", status_code=status.HTTP_201_CREATED, response_model=CodeOut)
+async def create_code(
+    body: CodeIn, uow: UnitOfWorkDep, principal: BrandPrincipal, now: NowDep, response: Response
+) -> CodeOut:
+    """Create a code for the token's brand; its users are e-mailed asynchronously."""
+    code = await service.create_code(uow, principal, body, now)
+    response.headers["Location"] = f"/api/v1/discountcode/{code.id}/"
+    return code_out(code)
+
+
+@router.get("/discountcode/", response_model=list[CodeOut])
+async def list_codes(uow: UnitOfWorkDep, principal: BrandPrincipal) -> list[CodeOut]:
+    """The token's brand's codes, oldest first."""
+    return [code_out(code) for code in await service.list_codes(uow.session, principal)]
+
+
+@router.get("/discountcode/{id}/", response_model=CodeView, response_model_exclude_none=False)
+async def get_code(
+    id: CodeRef,  # noqa: A002 - the contract names it "id"
+    uow: UnitOfWorkDep,
+    principal: PrincipalDep,
+    store: StoreDep,
+    now: NowDep,
+) -> CodeView:
+    """A code by string or hash; expired codes are returned too, with ``expired: true``."""
+    code = await service.find_code(uow.session, id)
+    view = CodeView(**code_out(code).model_dump(), expired=code.is_expired(now))
+    if principal.role is Role.user:
+        view.used = await store.used_at(code.id, principal.sub) is not None
+    return view
+
+
+@router.post("/discountrule/", status_code=status.HTTP_201_CREATED, response_model=RuleOut)
+async def create_rule(body: RuleIn, uow: UnitOfWorkDep, principal: BrandPrincipal, now: NowDep) -> RuleOut:
+    """A rule to reuse across codes (pass its id as a code's ``rule``)."""
+    return rule_out(await service.create_rule(uow.session, principal, body, now))
+
+
+@router.get("/discountrule/", response_model=list[RuleOut])
+async def list_rules(uow: UnitOfWorkDep, principal: BrandPrincipal) -> list[RuleOut]:
+    return [rule_out(rule) for rule in await service.list_rules(uow.session, principal)]

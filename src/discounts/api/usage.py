@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from discounts.api.deps import NowDep, RuntimeDep, UnitOfWorkDep, UserPrincipal
+from discounts.usage.schemas import RedemptionIn, RedemptionOut
+from discounts.usage.service import redeem
+
+router = APIRouter(prefix="/api/v1", tags=["usage"])
+
+
+@router.post("/discountcodeusage/", status_code=status.HTTP_201_CREATED, response_model=RedemptionOut)
+async def use_code(
+    body: RedemptionIn, uow: UnitOfWorkDep, principal: UserPrincipal, now: NowDep, runtime: RuntimeDep
+) -> RedemptionOut:
+    """Use a code once and get the amount to pay; the brand is told asynchronously."""
+    usage = await redeem(uow.session, runtime.store, runtime.codes, principal, body, now=now, grace=runtime.grace)
+    return RedemptionOut(
+        code=usage.code,
+        user=usage.user,
+        used_at=usage.used_at,
+        discount=usage.discount,
+        amount=usage.amount,
+        discount_amount=usage.discount_amount,
+        amount_to_pay=usage.amount_to_pay,
+    )

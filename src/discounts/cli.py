@@ -1,0 +1,231 @@
+"""The ``discounts`` command: run the service, migrate, mint tokens, manage the directory."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import functools
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from discounts.auth import Role, mint_token
+from discounts.clock import utcnow
+from discounts.directory.schemas import BulkUserIn
+from discounts.settings import get_settings
+
+T = TypeVar("T")
+
+app = typer.Typer(help="Discount codes for online marketplaces.", no_args_is_help=True)
+brands_app = typer.Typer(help="Brands in the directory.", no_args_is_help=True)
+users_app = typer.Typer(help="Users in the directory.", no_args_is_help=True)
+app.add_typer(brands_app, name="brands")
+app.add_typer(users_app, name="users")
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database to the latest schema (also done by ``serve``)."""
+    from discounts.migrate import upgrade_sync
+
+    settings = get_settings()
+    settings.ensure_data_dir()
+    upgrade_sync(settings.resolved_database_url)
+    typer.echo("database is up to date")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="API processes")] = 1,
+    background: Annotated[
+        bool, typer.Option(help="Also run the background worker (default on the embedded broker)")
+    ] = True,
+) -> None:
+    """Run the whole service: migrations, the API and (by default) its background worker."""
+    import uvicorn
+
+    from discounts.migrate import upgrade_sync
+
+    settings = get_settings()
+    settings.ensure_data_dir()
+    upgrade_sync(settings.resolved_database_url)
+    settings.hs256_secret()  # create the key once, before several processes race for it
+    if workers > 1:
+        metrics_dir = settings.data_dir.resolve() / "metrics"
+        metrics_dir.mkdir(exist_ok=True)
+        for stale in metrics_dir.glob("*.db"):
+            stale.unlink()
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    supervisor = WorkerSupervisor([sys.executable, "-m", "discounts", "worker", "--beat"]) if background else None
+    if supervisor:
+        supervisor.start()
+    try:
+        uvicorn.run(
+            "discounts.api.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            loop="uvloop",
+            http="httptools",
+            log_level="info",
+        )
+    finally:
+        if supervisor:
+            supervisor.stop()
+
+
+class WorkerSupervisor:
+    """Keeps the background worker running beside the API; restarts it if it dies."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self._argv = argv
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="worker-supervisor", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._proc = subprocess.Popen(self._argv)
+            code = self._proc.wait()
+            if not self._stopping.is_set():
+                typer.echo(f"background worker exited ({code}); restarting", err=True)
+                self._stopping.wait(1)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._proc and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGTERM)
+            try:
+                self._proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+
+
+@app.command()
+def worker(
+    beat: Annotated[bool, typer.Option(help="Also run the periodic scheduler (one per deployment)")] = False,
+    concurrency: Annotated[int, typer.Option(min=1, help="Worker processes")] = 2,
+    queues: Annotated[str | None, typer.Option(help="Comma-separated queues to consume")] = None,
+) -> None:
+    """Run a Celery worker: fan-outs, brand digests, the ledger copy."""
+    from discounts.notify.tasks import celery_app
+
+    argv = ["worker", f"--concurrency={concurrency}", "--loglevel=INFO"]
+    if beat:
+        settings = get_settings()
+        settings.ensure_data_dir()
+        argv += ["--beat", f"--schedule={settings.data_dir.resolve() / 'celerybeat-schedule'}"]
+    if queues:
+        argv.append(f"--queues={queues}")
+    celery_app.worker_main(argv)
+
+
+@app.command()
+def token(
+    role: Annotated[Role, typer.Option(help="user, brand or service")],
+    sub: Annotated[str | None, typer.Option(help="The principal's id (defaults to --brand for brands)")] = None,
+    brand: Annotated[str | None, typer.Option(help="The brand a brand token acts for")] = None,
+    ttl: Annotated[int, typer.Option(help="Lifetime in seconds")] = 24 * 3600,
+) -> None:
+    """Print a token signed with the configured key (for local use and testing)."""
+    if role is Role.brand and not brand:
+        raise typer.BadParameter("a brand token needs --brand", param_hint="--brand")
+    subject = sub or brand
+    if not subject:
+        raise typer.BadParameter("give --sub", param_hint="--sub")
+    settings = get_settings()
+    typer.echo(mint_token(settings, role=role, sub=subject, brand=brand, ttl=timedelta(seconds=ttl), now=utcnow()))
+
+
+async def _with_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run ``work`` in one unit of work against the configured database."""
+    from discounts.db import make_engine, make_sessionmaker, unit_of_work
+
+    settings = get_settings()
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        async with unit_of_work(make_sessionmaker(engine)) as uow:
+            return await work(uow.session)
+    finally:
+        await engine.dispose()
+
+
+@brands_app.command("add")
+def brands_add(
+    brand_id: Annotated[str, typer.Argument(help="The brand's id, e.g. acme")],
+    name: Annotated[str, typer.Option(help="Display name")],
+    email: Annotated[str, typer.Option(help="Where usage reports go")],
+) -> None:
+    """Register (or update) a brand."""
+    import re
+
+    from pydantic import ValidationError
+
+    from discounts.directory.schemas import BrandIn
+    from discounts.directory.service import put_brand
+    from discounts.fields import ID_PATTERN
+
+    if not re.fullmatch(ID_PATTERN, brand_id):
+        raise typer.BadParameter("letters, digits, '.', '_', ':', '@', '-'; up to 64", param_hint="BRAND_ID")
+    try:
+        data = BrandIn(name=name, email=email)
+    except ValidationError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    _, created = asyncio.run(_with_session(lambda s: put_brand(s, brand_id, data, utcnow())))
+    typer.echo(f"brand {brand_id} {'created' if created else 'updated'}")
+
+
+@users_app.command("import")
+def users_import(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV with columns id,email[,group]")],
+    batch: Annotated[int, typer.Option(min=1, help="Users per transaction")] = 5000,
+) -> None:
+    """Create or update users from a CSV file (header: id,email,group)."""
+    from pydantic import ValidationError
+
+    with path.open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    users = []
+    for line, row in enumerate(rows, start=2):
+        try:
+            users.append(BulkUserIn(id=row.get("id", ""), email=row.get("email", ""), group=row.get("group") or None))
+        except ValidationError as exc:
+            typer.echo(f"{path}:{line}: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}", err=True)
+            raise typer.Exit(1) from None
+    created = updated = 0
+    with typer.progressbar(length=len(users), label="importing") as progress:
+        for start in range(0, len(users), batch):
+            part = users[start : start + batch]
+            c, u = asyncio.run(_with_session(functools.partial(_import_part, part)))
+            created, updated = created + c, updated + u
+            progress.update(len(part))
+    typer.echo(f"{created} created, {updated} updated")
+
+
+async def _import_part(part: list[BulkUserIn], session: AsyncSession) -> tuple[int, int]:
+    from discounts.directory.service import put_users
+
+    return await put_users(session, part, utcnow())
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

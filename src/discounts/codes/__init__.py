@@ -1,0 +1,1 @@
+"""Discount rules and the human-readable codes that carry them."""

@@ -1,0 +1,121 @@
+"""Creating rules and codes, and finding a code by its string or its hash."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from discounts.auth import Principal, Role
+from discounts.codes.models import DiscountCode, DiscountRule
+from discounts.codes.schemas import CodeIn, RuleIn
+from discounts.db import UnitOfWork
+from discounts.directory.models import Brand
+from discounts.errors import BrandMismatch, CodeExists, CodeNotFound, InvalidInput
+from discounts.fields import CODE_RE, HASH_RE, code_hash
+from discounts.notify.fanout import schedule_fanout
+
+#: A validity further out than this is almost certainly a typo (and would overflow some clocks).
+MAX_VALIDITY = timedelta(days=366 * 100)
+
+
+async def create_rule(session: AsyncSession, principal: Principal, data: RuleIn, now: datetime) -> DiscountRule:
+    principal.require(Role.brand)
+    if data.brand != principal.brand:
+        raise BrandMismatch(f"this token acts for brand {principal.brand!r}, not {data.brand!r}")
+    if await session.get(Brand, data.brand) is None:
+        raise InvalidInput("brand", f"brand {data.brand!r} is not registered")
+    rule = DiscountRule(brand=data.brand, discount=data.discount, group=data.group, created_at=now)
+    session.add(rule)
+    await session.flush()
+    return rule
+
+
+async def _rule_for(session: AsyncSession, principal: Principal, rule: RuleIn | int, now: datetime) -> DiscountRule:
+    if isinstance(rule, RuleIn):
+        if rule.brand != principal.brand:
+            raise BrandMismatch(f"this token acts for brand {principal.brand!r}, not {rule.brand!r}")
+        if await session.get(Brand, rule.brand) is None:
+            raise InvalidInput("rule.brand", f"brand {rule.brand!r} is not registered")
+        return await create_rule(session, principal, rule, now)
+    existing = await session.get(DiscountRule, rule)
+    if existing is None:
+        raise InvalidInput("rule", f"no rule {rule}")
+    if existing.brand != principal.brand:
+        raise BrandMismatch(f"rule {rule} belongs to another brand")
+    return existing
+
+
+async def create_code(uow: UnitOfWork, principal: Principal, data: CodeIn, now: datetime) -> DiscountCode:
+    """A new code; its users are e-mailed once the request has committed."""
+    principal.require(Role.brand)
+    session = uow.session
+    rule = await _rule_for(session, principal, data.rule, now)
+    if data.validity <= now:
+        raise InvalidInput("validity", "must be in the future")
+    if data.validity > now + MAX_VALIDITY:
+        raise InvalidInput("validity", "must be within 100 years")
+    if await session.get(DiscountCode, data.id) is not None:
+        raise CodeExists(f"code {data.id} exists already")
+    code = DiscountCode(id=data.id, hash=code_hash(data.id), rule=rule, validity=data.validity, created_at=now)
+    session.add(code)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise CodeExists(f"code {data.id} exists already") from None
+    await schedule_fanout(uow, code, now)
+    return code
+
+
+async def find_code(session: AsyncSession, ref: str) -> DiscountCode:
+    """A code by its string (any case) or by the SHA-256 of its upper-case string."""
+    candidates = []
+    if CODE_RE.fullmatch(ref.upper()):
+        candidates.append(DiscountCode.id == ref.upper())
+    if HASH_RE.fullmatch(ref.lower()):
+        candidates.append(DiscountCode.hash == ref.lower())
+    if candidates:
+        found = (await session.scalars(select(DiscountCode).where(or_(*candidates)))).all()
+        # A 64-hex-digit code string could also be some other code's hash: the string wins.
+        for code in sorted(found, key=lambda c: c.id != ref.upper()):
+            return code
+    raise CodeNotFound(f"no code {ref!r}")
+
+
+async def list_codes(session: AsyncSession, principal: Principal) -> list[DiscountCode]:
+    principal.require(Role.brand)
+    query = select(DiscountCode).join(DiscountRule).where(DiscountRule.brand == principal.brand)
+    return list((await session.scalars(query.order_by(DiscountCode.created_at))).all())
+
+
+async def list_rules(session: AsyncSession, principal: Principal) -> list[DiscountRule]:
+    principal.require(Role.brand)
+    query = select(DiscountRule).where(DiscountRule.brand == principal.brand).order_by(DiscountRule.id)
+    return list((await session.scalars(query)).all())
+
+
+class CodeCache:
+    """Codes never change once created, so the redemption path may keep them briefly in memory.
+
+    Only found codes are kept (a code created a moment ago must be found at once), and only
+    for ``ttl`` seconds, so that a code deleted by an operator disappears soon after.
+    """
+
+    def __init__(self, ttl: float, max_size: int = 10_000) -> None:
+        self._ttl, self._max = ttl, max_size
+        self._entries: dict[str, tuple[float, DiscountCode]] = {}
+
+    async def get(self, session: AsyncSession, ref: str) -> DiscountCode:
+        key = ref.upper()
+        hit = self._entries.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        code = await find_code(session, ref)
+        if self._ttl > 0:
+            if len(self._entries) >= self._max:
+                self._entries.clear()
+            self._entries[key] = (time.monotonic() + self._ttl, code)
+        return code

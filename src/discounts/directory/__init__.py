@@ -1,0 +1,1 @@
+"""The marketplace's brands and users, as far as we need them: to address e-mail."""

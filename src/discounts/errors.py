@@ -1,0 +1,97 @@
+"""The domain's exceptions: one class per stable error ``code`` of the API contract.
+
+    DiscountsError
+    ├── Unauthenticated        401 unauthenticated
+    ├── Forbidden              403 forbidden
+    │   ├── BrandMismatch      403 brand_mismatch
+    │   └── UserMismatch       403 user_mismatch
+    ├── NotFound               404 (code_not_found, rule_not_found, brand_not_found, user_not_found)
+    ├── CodeExists             409 code_exists
+    ├── CodeAlreadyUsed        409 code_already_used
+    ├── CodeExpired            410 code_expired
+    ├── InvalidInput           422 validation_error (with per-field ``errors``)
+    └── RateLimited            429 rate_limited
+
+The domain raises these without knowing about HTTP; ``api/problems.py`` renders each one
+as RFC 9457 problem details from ``status``, ``code`` and ``title``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class DiscountsError(Exception):
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+    title: ClassVar[str] = "Internal error"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+
+
+class Unauthenticated(DiscountsError):
+    status, code, title = 401, "unauthenticated", "Authentication required"
+
+
+class Forbidden(DiscountsError):
+    status, code, title = 403, "forbidden", "Not allowed"
+
+
+class BrandMismatch(Forbidden):
+    code, title = "brand_mismatch", "Acting for another brand"
+
+
+class UserMismatch(Forbidden):
+    code, title = "user_mismatch", "Acting for another user"
+
+
+class NotFound(DiscountsError):
+    status, code, title = 404, "not_found", "Not found"
+
+
+class CodeNotFound(NotFound):
+    code, title = "code_not_found", "No such discount code"
+
+
+class RuleNotFound(NotFound):
+    code, title = "rule_not_found", "No such discount rule"
+
+
+class BrandNotFound(NotFound):
+    code, title = "brand_not_found", "No such brand"
+
+
+class UserNotFound(NotFound):
+    code, title = "user_not_found", "No such user"
+
+
+class CodeExists(DiscountsError):
+    status, code, title = 409, "code_exists", "Discount code already exists"
+
+
+class CodeAlreadyUsed(DiscountsError):
+    status, code, title = 409, "code_already_used", "Discount code already used"
+
+
+class CodeExpired(DiscountsError):
+    status, code, title = 410, "code_expired", "Discount code expired"
+
+
+class InvalidInput(DiscountsError):
+    """A well-formed request that breaks a rule only the domain can check (e.g. validity in the past)."""
+
+    status, code, title = 422, "validation_error", "Invalid request"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.errors: list[dict[str, Any]] = [{"loc": ["body", *field.split(".")], "msg": message}]
+
+
+class RateLimited(DiscountsError):
+    status, code, title = 429, "rate_limited", "Too many requests"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"retry after {retry_after} s")
+        self.retry_after = retry_after

@@ -1,0 +1,26 @@
+"""Prometheus metrics; with several API processes they are aggregated through files."""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+
+REQUESTS = Counter("discounts_http_requests_total", "HTTP requests", ["method", "route", "status"])
+LATENCY = Histogram(
+    "discounts_http_request_seconds",
+    "HTTP request latency",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+REDEMPTIONS = Counter("discounts_redemptions_total", "Redemption attempts by outcome", ["outcome"])
+EMAILS = Counter("discounts_emails_total", "E-mails by kind and outcome", ["kind", "outcome"])
+LEDGER_COPIED = Counter("discounts_ledger_copied_total", "Usages copied from the store's stream to the ledger")
+
+
+def render() -> tuple[bytes, str]:
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST

@@ -1,0 +1,10 @@
+"""Every table, imported in one place so that metadata is complete (migrations, tests)."""
+
+from __future__ import annotations
+
+
+def load_all() -> None:
+    import discounts.codes.models
+    import discounts.directory.models
+    import discounts.notify.models
+    import discounts.usage.models  # noqa: F401

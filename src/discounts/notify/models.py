@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from discounts.db import Base, UTCDateTime
+from discounts.directory.models import ID_LENGTH
+
+
+class Fanout(Base):
+    """The e-mailing of one new code to its audience; the row is the outbox entry."""
+
+    __tablename__ = "fanouts"
+
+    code_id: Mapped[str] = mapped_column(ForeignKey("discount_codes.id"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))  # queued | sending | done
+    #: The last user id already cut into chunks; planning resumes after it.
+    planned_through: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    planned: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class FanoutChunk(Base):
+    """A slice of the audience, (after_user, upto_user], handled by one task."""
+
+    __tablename__ = "fanout_chunks"
+    __table_args__ = (UniqueConstraint("code_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    code_id: Mapped[str] = mapped_column(ForeignKey("fanouts.code_id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    after_user: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    upto_user: Mapped[str] = mapped_column(String(ID_LENGTH))
+    status: Mapped[str] = mapped_column(String(16))  # queued | sending | done
+    sent: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Delivery(Base):
+    """What was sent to whom for which code: a redelivered chunk skips these users."""
+
+    __tablename__ = "deliveries"
+
+    code_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))  # sent | failed
+    error: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class BrandDigest(Base):
+    """One e-mail to a brand listing the usages it claimed; re-sent until marked sent."""
+
+    __tablename__ = "brand_digests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    brand: Mapped[str] = mapped_column(ForeignKey("brands.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # pending | sent | failed
+    usage_count: Mapped[int] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,0 +1,48 @@
+"""What a process holds for its lifetime: settings, the database, the usage store, keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from discounts.auth import TokenVerifier
+from discounts.clock import Clock, utcnow
+from discounts.codes.service import CodeCache
+from discounts.db import make_engine, make_sessionmaker
+from discounts.settings import Settings
+from discounts.usage.store import UsageStore, open_usage_store
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    store: UsageStore
+    verifier: TokenVerifier
+    codes: CodeCache
+    clock: Clock = field(default=utcnow)
+
+    @property
+    def grace(self) -> timedelta:
+        return timedelta(seconds=self.settings.usage_grace_seconds)
+
+    @classmethod
+    def start(cls, settings: Settings, clock: Clock = utcnow) -> Runtime:
+        settings.ensure_data_dir()
+        engine = make_engine(settings.resolved_database_url)
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=make_sessionmaker(engine),
+            store=open_usage_store(settings.resolved_usage_store_url),
+            verifier=TokenVerifier(settings),
+            codes=CodeCache(settings.code_cache_seconds),
+            clock=clock,
+        )
+
+    async def stop(self) -> None:
+        await self.store.close()
+        await self.engine.dispose()

@@ -1,0 +1,95 @@
+"""Configuration, read once from ``DISCOUNTS_*`` environment variables.
+
+The embedded default needs no configuration at all: everything lives in one data
+directory. Each URL that is left unset falls back to a file in that directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+log = logging.getLogger(__name__)
+
+#: Secrets that appear in examples everywhere; refusing them stops a copy-paste deployment.
+KNOWN_DEFAULT_SECRETS = frozenset({"changethis", "changeme", "secret", "your-secret-key"})
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DISCOUNTS_", extra="ignore")
+
+    data_dir: Path = Path(".discounts")
+    database_url: str | None = None
+    usage_store_url: str | None = None
+    usage_grace_seconds: int = Field(default=7 * 24 * 3600, ge=0)
+    broker_url: str | None = None
+    smtp_url: str | None = None
+    mail_from: str = "Discounts <no-reply@discounts.localhost>"
+    public_url: str = "http://127.0.0.1:8000"
+    templates_dir: Path | None = None
+
+    jwt_secret: str | None = None
+    jwt_public_key: str | None = None
+    jwt_private_key: str | None = None
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    jwt_leeway_seconds: int = Field(default=30, ge=0)
+
+    rate_limit: str = "1000/minute"
+    fanout_chunk_size: int = Field(default=500, ge=1, le=10_000)
+    fanout_lease_seconds: int = Field(default=300, ge=1)
+    brand_digest_seconds: int = Field(default=60, ge=1)
+    ledger_batch_size: int = Field(default=1000, ge=1)
+    code_cache_seconds: float = Field(default=2.0, ge=0)
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _refuse_default_secret(cls, value: str | None) -> str | None:
+        if value is not None and (not value or value.lower() in KNOWN_DEFAULT_SECRETS):
+            raise ValueError("DISCOUNTS_JWT_SECRET is empty or a well-known example; set a real secret")
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'discounts.sqlite3'}"
+
+    @property
+    def resolved_usage_store_url(self) -> str:
+        return self.usage_store_url or f"sqlite:///{self.data_dir.resolve() / 'usages.sqlite3'}"
+
+    @property
+    def is_embedded_broker(self) -> bool:
+        return self.broker_url is None
+
+    @property
+    def maildir(self) -> Path:
+        return self.data_dir.resolve() / "maildir"
+
+    def ensure_data_dir(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+
+    def hs256_secret(self) -> str:
+        """The HS256 secret: the configured one, else one generated on first run and kept (0600)."""
+        if self.jwt_secret:
+            return self.jwt_secret
+        self.ensure_data_dir()
+        path = self.data_dir / "jwt_secret"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as file:
+            file.write(secrets.token_urlsafe(48))
+        log.info("generated a JWT secret in %s", path)
+        return path.read_text().strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

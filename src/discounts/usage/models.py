@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import ForeignKey, Index, Integer, Numeric, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from discounts.db import Base, UTCDateTime
+from discounts.directory.models import ID_LENGTH
+
+
+class DiscountUsage(Base):
+    """The durable ledger of usages, copied in batches from the usage store's stream.
+
+    The key-value store answers "has U used C?" fast; this table is what survives the
+    loss of that store (``discounts usage rebuild``) and what brands are notified from.
+    """
+
+    __tablename__ = "discount_usage"
+    __table_args__ = (Index("ix_discount_usage_brand_digest", "brand", "digest_id"),)
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    brand: Mapped[str] = mapped_column(String(ID_LENGTH))
+    discount: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    discount_amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    amount_to_pay: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    used_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: The brand digest that lists this usage; NULL until one claims it (the outbox).
+    digest_id: Mapped[int | None] = mapped_column(ForeignKey("brand_digests.id"))

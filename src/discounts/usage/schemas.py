@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, Field, model_validator
+
+from discounts.fields import MAX_MONEY, STRICT, CodeString, Identifier, Money, TimeOut
+
+
+class CartItem(BaseModel):
+    model_config = STRICT
+
+    brand: Identifier
+    price: Money
+    quantity: Annotated[int, Field(strict=True, ge=1, le=100_000)]
+
+
+class RedemptionIn(BaseModel):
+    """Either ``amount`` (the whole order) or ``items`` (only the code's brand's lines are discounted)."""
+
+    model_config = STRICT
+
+    code: CodeString
+    user: Identifier
+    amount: Money | None = None
+    items: Annotated[list[CartItem], Field(min_length=1, max_length=1000)] | None = None
+
+    @model_validator(mode="after")
+    def _amount_or_items(self) -> RedemptionIn:
+        if (self.amount is None) == (self.items is None):
+            raise ValueError("give exactly one of 'amount' or 'items'")
+        if self.items is not None and sum(i.price * i.quantity for i in self.items) > MAX_MONEY:
+            raise ValueError(f"the cart's total cannot exceed {MAX_MONEY}")
+        return self
+
+
+class RedemptionOut(BaseModel):
+    code: str
+    user: str
+    used_at: TimeOut
+    discount: int
+    amount: Money
+    discount_amount: Money
+    amount_to_pay: Money

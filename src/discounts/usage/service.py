@@ -1,0 +1,63 @@
+"""Redeeming a code: the checks of the design, in the contract's order, then one atomic claim."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from discounts.auth import Principal, Role
+from discounts.codes.models import DiscountCode
+from discounts.codes.service import CodeCache
+from discounts.errors import CodeAlreadyUsed, CodeExpired, UserMismatch
+from discounts.money import Line, price_amount, price_cart
+from discounts.usage.schemas import RedemptionIn
+from discounts.usage.store import Usage, UsageStore
+
+
+def usage_expiry(code: DiscountCode, grace: timedelta) -> datetime:
+    """Usages of a code are kept until its validity has passed, plus a grace period."""
+    return code.validity + grace
+
+
+async def redeem(
+    session: AsyncSession,
+    store: UsageStore,
+    codes: CodeCache,
+    principal: Principal,
+    request: RedemptionIn,
+    *,
+    now: datetime,
+    grace: timedelta,
+) -> Usage:
+    """Use a code once: 403 for someone else, 404 unknown, 410 expired, 409 used before.
+
+    The store's claim is the only arbiter of "used before": two concurrent requests both
+    pass the expiry check, and exactly one of them wins the claim.
+    """
+    principal.require(Role.user)
+    if request.user != principal.sub:
+        raise UserMismatch(f"this token acts for user {principal.sub!r}, not {request.user!r}")
+    code = await codes.get(session, request.code)
+    if code.is_expired(now):
+        raise CodeExpired(f"code {code.id} expired at {code.validity.isoformat()}")
+    rule = code.rule
+    if request.items is not None:
+        lines = [Line(item.brand, item.price, item.quantity) for item in request.items]
+        priced = price_cart(lines, rule.brand, rule.discount)
+    else:
+        assert request.amount is not None  # guaranteed by RedemptionIn
+        priced = price_amount(request.amount, rule.discount)
+    usage = Usage(
+        code=code.id,
+        user=request.user,
+        brand=rule.brand,
+        discount=rule.discount,
+        amount=priced.amount,
+        discount_amount=priced.discount_amount,
+        amount_to_pay=priced.amount_to_pay,
+        used_at=now,
+    )
+    if not await store.record(usage, expires_at=usage_expiry(code, grace)):
+        raise CodeAlreadyUsed(f"user {request.user!r} has used code {code.id} already")
+    return usage
