@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
@@ -15,7 +16,7 @@ from discounts.codes.schemas import CodeIn, RuleIn
 from discounts.db import UnitOfWork
 from discounts.directory.models import Brand
 from discounts.errors import BrandMismatch, CodeExists, CodeNotFound, InvalidInput
-from discounts.fields import CODE_RE, HASH_RE, code_hash
+from discounts.fields import code_hash, is_code_hash, is_code_string
 from discounts.notify.fanout import schedule_fanout
 
 #: A validity further out than this is almost certainly a typo (and would overflow some clocks).
@@ -73,9 +74,9 @@ async def create_code(uow: UnitOfWork, principal: Principal, data: CodeIn, now: 
 async def find_code(session: AsyncSession, ref: str) -> DiscountCode:
     """A code by its string (any case) or by the SHA-256 of its upper-case string."""
     candidates = []
-    if CODE_RE.fullmatch(ref.upper()):
+    if is_code_string(ref):
         candidates.append(DiscountCode.id == ref.upper())
-    if HASH_RE.fullmatch(ref.lower()):
+    if is_code_hash(ref):
         candidates.append(DiscountCode.hash == ref.lower())
     if candidates:
         found = (await session.scalars(select(DiscountCode).where(or_(*candidates)))).all()
@@ -97,25 +98,40 @@ async def list_rules(session: AsyncSession, principal: Principal) -> list[Discou
     return list((await session.scalars(query)).all())
 
 
+@dataclass(frozen=True, slots=True)
+class CodeTerms:
+    """What redemption needs of a code, detached from any database session."""
+
+    id: str
+    brand: str
+    discount: int
+    validity: datetime
+
+    def is_expired(self, now: datetime) -> bool:
+        return now > self.validity
+
+
 class CodeCache:
-    """Codes never change once created, so the redemption path may keep them briefly in memory.
+    """Codes never change once created, so the redemption path may keep their terms in memory.
 
     Only found codes are kept (a code created a moment ago must be found at once), and only
-    for ``ttl`` seconds, so that a code deleted by an operator disappears soon after.
+    for ``ttl`` seconds, so that a code removed by an operator disappears soon after. Plain
+    values are cached, not ORM objects: those expire when their session rolls back.
     """
 
     def __init__(self, ttl: float, max_size: int = 10_000) -> None:
         self._ttl, self._max = ttl, max_size
-        self._entries: dict[str, tuple[float, DiscountCode]] = {}
+        self._entries: dict[str, tuple[float, CodeTerms]] = {}
 
-    async def get(self, session: AsyncSession, ref: str) -> DiscountCode:
+    async def get(self, session: AsyncSession, ref: str) -> CodeTerms:
         key = ref.upper()
         hit = self._entries.get(key)
         if hit is not None and hit[0] > time.monotonic():
             return hit[1]
         code = await find_code(session, ref)
+        terms = CodeTerms(code.id, code.rule.brand, code.rule.discount, code.validity)
         if self._ttl > 0:
             if len(self._entries) >= self._max:
                 self._entries.clear()
-            self._entries[key] = (time.monotonic() + self._ttl, code)
-        return code
+            self._entries[key] = (time.monotonic() + self._ttl, terms)
+        return terms

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from discounts.auth import Principal, Role
-from discounts.codes.models import DiscountCode
 from discounts.codes.service import CodeCache
 from discounts.errors import CodeAlreadyUsed, CodeExpired, UserMismatch
 from discounts.money import Line, price_amount, price_cart
@@ -15,7 +15,12 @@ from discounts.usage.schemas import RedemptionIn
 from discounts.usage.store import Usage, UsageStore
 
 
-def usage_expiry(code: DiscountCode, grace: timedelta) -> datetime:
+class HasValidity(Protocol):
+    @property
+    def validity(self) -> datetime: ...
+
+
+def usage_expiry(code: HasValidity, grace: timedelta) -> datetime:
     """Usages of a code are kept until its validity has passed, plus a grace period."""
     return code.validity + grace
 
@@ -41,18 +46,17 @@ async def redeem(
     code = await codes.get(session, request.code)
     if code.is_expired(now):
         raise CodeExpired(f"code {code.id} expired at {code.validity.isoformat()}")
-    rule = code.rule
     if request.items is not None:
         lines = [Line(item.brand, item.price, item.quantity) for item in request.items]
-        priced = price_cart(lines, rule.brand, rule.discount)
+        priced = price_cart(lines, code.brand, code.discount)
     else:
         assert request.amount is not None  # guaranteed by RedemptionIn
-        priced = price_amount(request.amount, rule.discount)
+        priced = price_amount(request.amount, code.discount)
     usage = Usage(
         code=code.id,
         user=request.user,
-        brand=rule.brand,
-        discount=rule.discount,
+        brand=code.brand,
+        discount=code.discount,
         amount=priced.amount,
         discount_amount=priced.discount_amount,
         amount_to_pay=priced.amount_to_pay,

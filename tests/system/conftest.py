@@ -1,0 +1,82 @@
+"""Fixtures that run the real ``discounts`` command in child processes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import SECRET
+from tests.services import free_port, wait_for_port
+
+
+class Server:
+    """``discounts serve`` in a child process, on a free port."""
+
+    def __init__(self, env: dict[str, str], *args: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = Path(env["DISCOUNTS_DATA_DIR"]).parent / f"serve-{self.port}.log"
+        argv = [sys.executable, "-m", "discounts", "serve", "--port", str(self.port), *args]
+        with self.log.open("wb") as log:
+            # A session of its own, so that stop() reaches uvicorn's worker processes too.
+            self.proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_for_port(self.port, timeout=60)
+        except TimeoutError:
+            self.stop()
+            raise
+
+    def stop(self) -> str:
+        """Stop the server and every process it started; returns what they logged."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        return self.log.read_text(errors="replace")
+
+
+def cli_env(data_dir: Path, database_url: str | None = None, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DISCOUNTS_")}
+    env.update(DISCOUNTS_DATA_DIR=str(data_dir), DISCOUNTS_JWT_SECRET=SECRET, **extra)
+    if database_url:
+        env["DISCOUNTS_DATABASE_URL"] = database_url
+    return env
+
+
+@pytest.fixture
+def run_cli(tmp_path: Path) -> Iterator[object]:
+    def run(
+        *args: str, env: dict[str, str] | None = None, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "discounts", *args],
+            env=env or cli_env(tmp_path / "data"),
+            capture_output=True,
+            text=True,
+            input=input,
+            timeout=120,
+        )
+
+    yield run
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token.strip()}"}
+
+
+async def wait_ready(client: httpx.AsyncClient) -> None:
+    response = await client.get("/healthz")
+    assert response.status_code == 200
