@@ -7,11 +7,9 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.conftest import SECRET
 from tests.services import free_port, wait_for_port
@@ -56,21 +54,10 @@ def cli_env(data_dir: Path, database_url: str | None = None, **extra: str) -> di
     return env
 
 
-@pytest.fixture
-def run_cli(tmp_path: Path) -> Iterator[object]:
-    def run(
-        *args: str, env: dict[str, str] | None = None, input: str | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "discounts", *args],
-            env=env or cli_env(tmp_path / "data"),
-            capture_output=True,
-            text=True,
-            input=input,
-            timeout=120,
-        )
-
-    yield run
+def run_cli(*args: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """``discounts ARGS`` in a child process, as a user would type it."""
+    argv = [sys.executable, "-m", "discounts", *args]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, input=stdin, timeout=120, check=False)
 
 
 def bearer(token: str) -> dict[str, str]:
