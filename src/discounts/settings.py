@@ -28,6 +28,16 @@ class Settings(BaseSettings):
     database_url: str | None = None
     usage_store_url: str | None = None
     usage_grace_seconds: int = Field(default=7 * 24 * 3600, ge=0)
+    #: Redis: stream shards (one hash slot each) a code's usages spread over; fixed once data exists.
+    usage_shards: int = Field(default=64, ge=1, le=16384)
+    #: Redis: usages per bucket hash before a code's next level opens; <= hash-max-listpack-entries.
+    usage_bucket_capacity: int = Field(default=128, ge=2, le=100_000)
+    #: Redis: stream entries a consumer holds this long un-acknowledged are handed to another one.
+    usage_claim_idle_seconds: float = Field(default=60.0, gt=0)
+    #: Redis: prefix of every key, so that deployments sharing one Redis stay apart.
+    usage_namespace: str = Field(default="du", pattern=r"^[A-Za-z0-9._-]{1,32}$")
+    #: Redis: commands in flight per process (a cluster client refuses more connections than it pools).
+    usage_max_connections: int = Field(default=64, ge=1, le=10_000)
     broker_url: str | None = None
     smtp_url: str | None = None
     mail_from: str = "Discounts <no-reply@discounts.localhost>"

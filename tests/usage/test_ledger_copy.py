@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 import pytest
@@ -15,23 +15,7 @@ from discounts.settings import Settings
 from discounts.usage.embedded import SQLiteUsageStore
 from discounts.usage.ledger import copy_to_ledger
 from discounts.usage.models import DiscountUsage
-from discounts.usage.store import Usage
-
-NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
-EXPIRES = NOW + timedelta(days=30)
-
-
-def usage(user: str, code: str = "SPRING") -> Usage:
-    return Usage(
-        code=code,
-        user=user,
-        brand="acme",
-        discount=10,
-        amount=Decimal("120.00"),
-        discount_amount=Decimal("12.00"),
-        amount_to_pay=Decimal("108.00"),
-        used_at=NOW,
-    )
+from tests.usage.conftest import EXPIRES, NOW, usage
 
 
 @pytest.fixture

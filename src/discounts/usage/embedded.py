@@ -107,6 +107,18 @@ class SQLiteUsageStore:
             row = await cursor.fetchone()
         return datetime.fromtimestamp(row[0], UTC) if row else None
 
+    async def used_at_many(self, pairs: Sequence[tuple[str, str]]) -> list[datetime | None]:
+        keys = [usage_key(code, user)[:16] for code, user in pairs]
+        found: dict[bytes, float] = {}
+        async with self._lock:
+            db = await self._conn()
+            for start in range(0, len(keys), 500):
+                part = keys[start : start + 500]
+                marks = ",".join("?" * len(part))
+                cursor = await db.execute(f"SELECT key, used_at FROM usages WHERE key IN ({marks})", part)
+                found.update((bytes(key), used_at) for key, used_at in await cursor.fetchall())
+        return [datetime.fromtimestamp(found[key], UTC) if key in found else None for key in keys]
+
     async def pending(self, limit: int) -> list[StreamEntry]:
         async with self._lock:
             db = await self._conn()

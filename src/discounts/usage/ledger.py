@@ -7,12 +7,16 @@ once. Only after the rows are committed are the entries acknowledged in the stor
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from discounts.codes.models import DiscountCode
 from discounts.db import unit_of_work
 from discounts.usage.models import DiscountUsage
 from discounts.usage.store import Usage, UsageStore
@@ -59,3 +63,152 @@ async def copy_to_ledger(store: UsageStore, sessions: async_sessionmaker[AsyncSe
         await insert_usages(uow.session, [entry.usage for entry in entries])
     await store.acknowledge([entry.id for entry in entries])
     return len(entries)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveCode:
+    code: str
+    expires_at: datetime
+
+
+async def live_codes(sessions: async_sessionmaker[AsyncSession], *, now: datetime, grace: timedelta) -> list[LiveCode]:
+    """Codes whose usages the store still keeps: validity plus grace not passed yet."""
+    query = select(DiscountCode.id, DiscountCode.validity).where(DiscountCode.validity > now - grace)
+    async with sessions() as session:
+        rows = (await session.execute(query.order_by(DiscountCode.id))).all()
+    # The same expiry as a redemption gives its usage (usage.service.usage_expiry).
+    return [LiveCode(code, validity + grace) for code, validity in rows]
+
+
+async def count_ledger(sessions: async_sessionmaker[AsyncSession], codes: Sequence[LiveCode]) -> int:
+    if not codes:
+        return 0
+    async with sessions() as session:
+        total = 0
+        for start in range(0, len(codes), 1000):
+            names = [c.code for c in codes[start : start + 1000]]
+            query = select(func.count()).select_from(DiscountUsage).where(DiscountUsage.code.in_(names))
+            total += await session.scalar(query) or 0
+    return total
+
+
+async def ledger_batches(
+    sessions: async_sessionmaker[AsyncSession], code: str, batch_size: int
+) -> AsyncIterator[list[Usage]]:
+    """The ledger's usages of one code, ``batch_size`` at a time, in primary-key order (keyset paging)."""
+    after = ""
+    while True:
+        async with sessions() as session:
+            rows = (
+                await session.scalars(
+                    select(DiscountUsage)
+                    .where(DiscountUsage.code == code, DiscountUsage.user_id > after)
+                    .order_by(DiscountUsage.user_id)
+                    .limit(batch_size)
+                )
+            ).all()
+        if not rows:
+            return
+        yield [_usage(row) for row in rows]
+        after = rows[-1].user_id
+
+
+def _usage(row: DiscountUsage) -> Usage:
+    return Usage(
+        code=row.code,
+        user=row.user_id,
+        brand=row.brand,
+        discount=row.discount,
+        amount=row.amount,
+        discount_amount=row.discount_amount,
+        amount_to_pay=row.amount_to_pay,
+        used_at=row.used_at,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RebuildReport:
+    codes: int
+    restored: int
+    present: int
+
+
+async def rebuild_store(
+    store: UsageStore,
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    now: datetime,
+    grace: timedelta,
+    batch_size: int,
+    progress: Callable[[int], None] = lambda done: None,
+) -> RebuildReport:
+    """Put every ledger usage of a live code back into the store (after the store lost data).
+
+    Restoring never appends to the stream (the ledger has these usages already) and never
+    overwrites a usage that is there, so it is safe while redemptions go on.
+    """
+    codes = await live_codes(sessions, now=now, grace=grace)
+    restored = present = 0
+    for live in codes:
+        async for usages in ledger_batches(sessions, live.code, batch_size):
+            added = await store.restore(usages, expires_at={live.code: live.expires_at})
+            restored, present = restored + added, present + len(usages) - added
+            progress(len(usages))
+    return RebuildReport(codes=len(codes), restored=restored, present=present)
+
+
+@dataclass(frozen=True, slots=True)
+class CountMismatch:
+    code: str
+    ledger: int
+    store: int
+
+
+@dataclass
+class VerifyReport:
+    """What differs between the ledger and the store, for live codes only."""
+
+    codes: int = 0
+    checked: int = 0
+    missing_in_store: int = 0
+    #: Up to ``sample`` of the (code, user) pairs the ledger has and the store lacks.
+    missing_sample: list[tuple[str, str]] = field(default_factory=list)
+    count_mismatches: list[CountMismatch] = field(default_factory=list)
+
+    @property
+    def consistent(self) -> bool:
+        return self.missing_in_store == 0 and not self.count_mismatches
+
+
+async def verify_store(
+    store: UsageStore,
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    now: datetime,
+    grace: timedelta,
+    batch_size: int,
+    sample: int = 20,
+    progress: Callable[[int], None] = lambda done: None,
+) -> VerifyReport:
+    """Compare both ways: each ledger usage is in the store; each code has as many usages in both.
+
+    The store holds only hashes of (code, user), so a usage only the store has shows up as
+    a higher count for its code. Copy the stream first: un-copied usages are not differences.
+    """
+    report = VerifyReport()
+    for live in await live_codes(sessions, now=now, grace=grace):
+        report.codes += 1
+        in_ledger = 0
+        async for usages in ledger_batches(sessions, live.code, batch_size):
+            pairs = [(u.code, u.user) for u in usages]
+            found = await store.used_at_many(pairs)
+            missing = [pair for pair, used_at in zip(pairs, found, strict=True) if used_at is None]
+            report.missing_in_store += len(missing)
+            report.missing_sample += missing[: sample - len(report.missing_sample)]
+            in_ledger += len(usages)
+            progress(len(usages))
+        report.checked += in_ledger
+        in_store = await store.count(live.code)
+        if in_store != in_ledger:
+            report.count_mismatches.append(CountMismatch(live.code, in_ledger, in_store))
+    return report

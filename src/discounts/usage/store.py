@@ -14,7 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from discounts.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +52,9 @@ class UsageStore(Protocol):
     async def used_at(self, code: str, user: str) -> datetime | None:
         """When ``user`` used ``code``, or None."""
 
+    async def used_at_many(self, pairs: Sequence[tuple[str, str]]) -> list[datetime | None]:
+        """:meth:`used_at` for many (code, user) pairs in few round trips (verifying the ledger)."""
+
     async def pending(self, limit: int) -> list[StreamEntry]:
         """Up to ``limit`` stream entries not yet acknowledged, oldest first."""
 
@@ -70,8 +76,11 @@ class UsageStore(Protocol):
     async def close(self) -> None: ...
 
 
-def open_usage_store(url: str) -> UsageStore:
-    """The backend for ``url``: ``sqlite:///path``, ``redis://…`` or ``redis+cluster://…``."""
+def open_usage_store(url: str, settings: Settings | None = None) -> UsageStore:
+    """The backend for ``url``: ``sqlite:///path``, ``redis://…`` or ``redis+cluster://…``.
+
+    ``settings`` tunes the Redis layout (shards, bucket size); the environment's by default.
+    """
     if url.startswith("sqlite:///"):
         from discounts.usage.embedded import SQLiteUsageStore
 
@@ -79,5 +88,5 @@ def open_usage_store(url: str) -> UsageStore:
     if url.startswith(("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")):
         from discounts.usage.redis_store import open_redis_store
 
-        return open_redis_store(url)
+        return open_redis_store(url, settings)
     raise ValueError(f"unsupported usage store URL: {url!r}")

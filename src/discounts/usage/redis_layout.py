@@ -1,0 +1,120 @@
+"""Where a usage lives in Redis: shard, bucket bits, hash field, key names, stream entries.
+
+Every key of a shard carries the hash tag ``{<shard>}``, so in a cluster each shard is one
+slot and every script touches one slot only; a popular code is spread over all shards, so
+no key is hot. The 32-byte (code, user) hash is cut into independent pieces: the shard, the
+bucket bits the levels use, and the 6-byte hash field. ``docs/usage-store.md`` has the
+memory arithmetic and the collision probability of the truncated field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from discounts.usage.store import StreamEntry, Usage, usage_key
+
+#: Bytes of the (code, user) hash kept as the field; 48 bits make a false "used" negligible.
+FIELD_BYTES = 6
+#: Bumped whenever the mapping from (code, user) to keys changes: old data would be unreadable.
+LAYOUT_VERSION = 1
+#: The consumer group of the ledger copier on every shard's stream.
+LEDGER_GROUP = "ledger"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """Where one (code, user) lives: ``prefix`` names the code's buckets in ``shard``."""
+
+    shard: int
+    prefix: str
+    field: bytes
+    bits: int
+
+    @property
+    def head(self) -> str:
+        """The level-0 bucket; it also holds the number of the deepest level."""
+        return f"{self.prefix}:0:0"
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    namespace: str
+    shards: int
+
+    def locate(self, code: str, user: str) -> Slot:
+        digest = usage_key(code, user)
+        shard = int.from_bytes(digest[0:4], "big") % self.shards
+        return Slot(
+            shard=shard,
+            prefix=self.code_prefix(shard, code),
+            field=digest[8 : 8 + FIELD_BYTES],
+            bits=int.from_bytes(digest[4:8], "big"),
+        )
+
+    def code_prefix(self, shard: int, code: str) -> str:
+        return f"{self.namespace}{{{shard}}}{code}"
+
+    def stream(self, shard: int) -> str:
+        # Codes never start with ":", so this cannot clash with a code's buckets.
+        return f"{self.namespace}{{{shard}}}:stream"
+
+    @property
+    def marker(self) -> str:
+        """A key that pins the shard count: changing it would hide every stored usage."""
+        return f"{self.namespace}:layout"
+
+    @property
+    def marker_value(self) -> str:
+        return f"v{LAYOUT_VERSION} shards={self.shards} field={FIELD_BYTES}"
+
+
+def unix_seconds(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def stream_fields(usage: Usage) -> list[str]:
+    """The usage as the flat field/value list XADD takes (names are stored once per stream node)."""
+    return [
+        "code",
+        usage.code,
+        "user",
+        usage.user,
+        "brand",
+        usage.brand,
+        "discount",
+        str(usage.discount),
+        "amount",
+        str(usage.amount),
+        "discount_amount",
+        str(usage.discount_amount),
+        "amount_to_pay",
+        str(usage.amount_to_pay),
+        "used_at",
+        str((usage.used_at - EPOCH) // timedelta(microseconds=1)),
+    ]
+
+
+def stream_entry(shard: int, entry_id: str, fields: Mapping[str, str]) -> StreamEntry:
+    return StreamEntry(
+        id=f"{shard}/{entry_id}",
+        usage=Usage(
+            code=fields["code"],
+            user=fields["user"],
+            brand=fields["brand"],
+            discount=int(fields["discount"]),
+            amount=Decimal(fields["amount"]),
+            discount_amount=Decimal(fields["discount_amount"]),
+            amount_to_pay=Decimal(fields["amount_to_pay"]),
+            used_at=EPOCH + timedelta(microseconds=int(fields["used_at"])),
+        ),
+    )
+
+
+def split_entry_id(entry_id: str) -> tuple[int, str]:
+    """``"17/1700000000000-0"`` → shard 17, stream id ``1700000000000-0``."""
+    shard, _, stream_id = entry_id.partition("/")
+    return int(shard), stream_id

@@ -1,0 +1,317 @@
+"""The usage store on Redis or Redis Cluster: Lua scripts over small listpack hashes and streams.
+
+``record`` is one script that claims the (code, user) field and XADDs the usage to its
+shard's stream, so the stream can never miss or repeat a usage. The ledger copier reads the
+streams through one consumer group; entries of a consumer that died are taken over with
+XAUTOCLAIM, and acknowledged entries are deleted so the streams stay short. The layout of
+the keys is in ``redis_layout.py``; the reasoning is in ``docs/usage-store.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any, TypeVar
+
+from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.exceptions import NoScriptError, ResponseError
+
+from discounts.settings import Settings, get_settings
+from discounts.usage.redis_layout import (
+    LEDGER_GROUP,
+    Layout,
+    Slot,
+    split_entry_id,
+    stream_entry,
+    stream_fields,
+    unix_seconds,
+)
+from discounts.usage.store import StreamEntry, Usage
+
+#: Usages per script call when restoring or looking up many: keeps each call short on the server.
+SCRIPT_BATCH = 200
+T = TypeVar("T")
+#: Entry ids per XACK/XDEL call (Lua's unpack has a stack limit).
+ACK_BATCH = 1000
+
+
+def _script(name: str) -> str:
+    """A script of ``usage/lua``, with the shared layout functions in front of it."""
+    folder = resources.files("discounts.usage") / "lua"
+    return (folder / "layout.lua").read_text() + "\n" + (folder / f"{name}.lua").read_text()
+
+
+SCRIPTS = {name: _script(name) for name in ("record", "restore", "lookup", "count", "acknowledge", "prune")}
+
+
+class RedisUsageStore:
+    """One Redis or a Redis Cluster; ``namespace`` prefixes every key (several deployments, tests)."""
+
+    def __init__(
+        self,
+        client: Redis | RedisCluster,
+        *,
+        shards: int,
+        bucket_capacity: int,
+        claim_idle_seconds: float,
+        namespace: str,
+        max_in_flight: int,
+        consumer: str | None = None,
+    ) -> None:
+        self._redis = client
+        self._in_flight = asyncio.Semaphore(max_in_flight)
+        self.layout = Layout(namespace, shards)
+        self._capacity = bucket_capacity
+        self._claim_idle_ms = int(claim_idle_seconds * 1000)
+        self.consumer = consumer or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._scripts = {name: client.register_script(body) for name, body in SCRIPTS.items()}
+        self._ready = False
+        self._ready_lock = asyncio.Lock()
+        self._next_shard = 0
+
+    async def _prepare(self) -> None:
+        """Once per process: refuse a different shard count, create the consumer groups."""
+        if self._ready:
+            return
+        async with self._ready_lock:
+            if self._ready:
+                return
+            marker = self.layout.marker_value
+            await self._redis.set(self.layout.marker, marker, nx=True)
+            stored = await self._redis.get(self.layout.marker)
+            if stored != marker:
+                raise RuntimeError(
+                    f"this Redis holds usages laid out as {stored!r}, but the settings ask for {marker!r};"
+                    " changing the shard count would hide every stored usage"
+                )
+            await self._create_groups()
+            self._ready = True
+
+    async def _create_groups(self) -> None:
+        pipe = self._redis.pipeline()
+        for shard in range(self.layout.shards):
+            pipe.xgroup_create(self.layout.stream(shard), LEDGER_GROUP, id="0", mkstream=True)
+        for reply in await pipe.execute(raise_on_error=False):
+            if isinstance(reply, Exception) and "BUSYGROUP" not in str(reply):
+                raise reply
+
+    def _claim_args(self, slot: Slot, usage: Usage, expires_at: datetime) -> list[Any]:
+        return [slot.prefix, slot.field, slot.bits, unix_seconds(usage.used_at), unix_seconds(expires_at)]
+
+    async def record(self, usage: Usage, *, expires_at: datetime) -> bool:
+        await self._prepare()
+        slot = self.layout.locate(usage.code, usage.user)
+        args = [*self._claim_args(slot, usage, expires_at), self._capacity, *stream_fields(usage)]
+        async with self._in_flight:
+            claimed = await self._scripts["record"](keys=[slot.head, self.layout.stream(slot.shard)], args=args)
+        return bool(claimed)
+
+    async def used_at(self, code: str, user: str) -> datetime | None:
+        return (await self.used_at_many([(code, user)]))[0]
+
+    async def used_at_many(self, pairs: Sequence[tuple[str, str]]) -> list[datetime | None]:
+        await self._prepare()
+        slots = [self.layout.locate(code, user) for code, user in pairs]
+        calls = []
+        for shard, positions in _by_shard(slots).items():
+            for part in _chunks(positions, SCRIPT_BATCH):
+                args = [value for i in part for value in (slots[i].prefix, slots[i].field, slots[i].bits)]
+                calls.append((part, ("lookup", self.layout.stream(shard), args)))
+        results: list[datetime | None] = [None] * len(pairs)
+        replies = await self._run([call for _, call in calls])
+        for (part, _), reply in zip(calls, replies, strict=True):
+            for i, seconds in zip(part, reply, strict=True):
+                results[i] = None if seconds is None else datetime.fromtimestamp(int(seconds), UTC)
+        return results
+
+    async def restore(self, usages: Sequence[Usage], *, expires_at: dict[str, datetime]) -> int:
+        await self._prepare()
+        slots = [self.layout.locate(u.code, u.user) for u in usages]
+        calls = []
+        for shard, positions in _by_shard(slots).items():
+            for part in _chunks(positions, SCRIPT_BATCH):
+                args: list[Any] = [self._capacity]
+                for i in part:
+                    args += self._claim_args(slots[i], usages[i], expires_at[usages[i].code])
+                calls.append(("restore", self.layout.stream(shard), args))
+        return sum(int(n) for n in await self._run(calls))
+
+    async def count(self, code: str) -> int:
+        await self._prepare()
+        calls = []
+        for shard in range(self.layout.shards):
+            prefix = self.layout.code_prefix(shard, code)
+            calls.append(("count", f"{prefix}:0:0", [prefix]))
+        return sum(int(n) for n in await self._run(calls))
+
+    async def pending(self, limit: int) -> list[StreamEntry]:
+        """Entries idle past the claim time (their consumer died) first, then new ones; ``limit`` at most."""
+        await self._prepare()
+        try:
+            return await self._take(limit)
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+        # Redis lost its data (a restart without persistence, a wipe): the groups went with it.
+        await self._create_groups()
+        return await self._take(limit)
+
+    async def _take(self, limit: int) -> list[StreamEntry]:
+        order = self._rotated_shards()
+        taken = await self._claim_idle(_spread(limit, order))
+        remaining = limit - len(taken)
+        # Shards fill unevenly: keep handing the unused budget to shards that still had entries.
+        while remaining > 0 and order:
+            budgets = _spread(remaining, order)
+            fresh = await self._read_new(budgets)
+            order = [shard for shard in order if len(fresh.get(shard, ())) == budgets.get(shard, 0) > 0]
+            taken += [entry for entries in fresh.values() for entry in entries]
+            remaining = limit - len(taken)
+        return taken
+
+    def _rotated_shards(self) -> list[int]:
+        """Every shard, starting one further each call, so that a small ``limit`` starves none."""
+        shards = self.layout.shards
+        start, self._next_shard = self._next_shard, (self._next_shard + 1) % shards
+        return [(start + i) % shards for i in range(shards)]
+
+    async def _claim_idle(self, budgets: dict[int, int]) -> list[StreamEntry]:
+        pipe = self._redis.pipeline()
+        for shard, budget in budgets.items():
+            stream = self.layout.stream(shard)
+            pipe.xautoclaim(stream, LEDGER_GROUP, self.consumer, self._claim_idle_ms, "0-0", count=budget)
+        async with self._in_flight:
+            replies = await pipe.execute()
+        return [
+            stream_entry(shard, entry_id, fields)
+            for shard, (_, entries, *_) in zip(budgets, replies, strict=True)
+            for entry_id, fields in entries
+            if fields  # a claimed id whose entry was deleted meanwhile
+        ]
+
+    async def _read_new(self, budgets: dict[int, int]) -> dict[int, list[StreamEntry]]:
+        pipe = self._redis.pipeline()
+        for shard, budget in budgets.items():
+            pipe.xreadgroup(LEDGER_GROUP, self.consumer, {self.layout.stream(shard): ">"}, count=budget)
+        async with self._in_flight:
+            replies = await pipe.execute()
+        return {
+            shard: [stream_entry(shard, entry_id, fields) for _, entries in reply or [] for entry_id, fields in entries]
+            for shard, reply in zip(budgets, replies, strict=True)
+        }
+
+    async def acknowledge(self, entry_ids: Sequence[str]) -> None:
+        await self._prepare()
+        by_shard: dict[int, list[str]] = defaultdict(list)
+        for entry_id in entry_ids:
+            shard, stream_id = split_entry_id(entry_id)
+            by_shard[shard].append(stream_id)
+        calls = [
+            ("acknowledge", self.layout.stream(shard), [LEDGER_GROUP, *part])
+            for shard, ids in by_shard.items()
+            for part in _chunks(ids, ACK_BATCH)
+        ]
+        await self._run(calls)
+
+    async def purge_expired(self, now: datetime) -> int:
+        """Redis expires usages by itself; this only forgets consumers that hold no entries any more."""
+        await self._prepare()
+        calls = [
+            ("prune", self.layout.stream(shard), [LEDGER_GROUP, self._claim_idle_ms])
+            for shard in range(self.layout.shards)
+        ]
+        await self._run(calls)
+        return 0
+
+    async def ping(self) -> None:
+        async with self._in_flight:
+            await self._redis.ping()
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+    async def _run(self, calls: Sequence[tuple[str, str, list[Any]]]) -> list[Any]:
+        """Run scripts in one pipeline (one routing key each); load them once if the server lost them."""
+        if not calls:
+            return []
+        for attempt in (1, 2):
+            pipe = self._redis.pipeline()
+            for name, key, args in calls:
+                pipe.execute_command("EVALSHA", self._scripts[name].sha, 1, key, *args)
+            try:
+                async with self._in_flight:
+                    return list(await pipe.execute())
+            except NoScriptError:
+                if attempt == 2:
+                    raise
+                for script in self._scripts.values():
+                    script.sha = await self._redis.script_load(script.script)
+        raise AssertionError("unreachable")
+
+
+def _by_shard(slots: Sequence[Slot]) -> dict[int, list[int]]:
+    positions: dict[int, list[int]] = defaultdict(list)
+    for index, slot in enumerate(slots):
+        positions[slot.shard].append(index)
+    return positions
+
+
+def _spread(total: int, shards: Sequence[int]) -> dict[int, int]:
+    """``total`` split as evenly as possible over ``shards``, the first ones getting the remainder."""
+    if not shards:
+        return {}
+    each, extra = divmod(total, len(shards))
+    budgets = {shard: each + (1 if i < extra else 0) for i, shard in enumerate(shards)}
+    return {shard: budget for shard, budget in budgets.items() if budget > 0}
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def open_redis_store(url: str, settings: Settings | None = None) -> RedisUsageStore:
+    """``redis://``, ``rediss://``, ``unix://`` for one server; ``redis+cluster://h1:p1,h2:p2`` for a cluster."""
+    settings = settings or get_settings()
+    options: dict[str, Any] = {
+        "decode_responses": True,
+        "socket_connect_timeout": 5,
+        "socket_timeout": 10,
+        # One per command in flight, plus the ones a pipeline holds on each node.
+        "max_connections": settings.usage_max_connections + 8,
+    }
+    client: Redis | RedisCluster
+    if url.startswith(("redis+cluster://", "rediss+cluster://")):
+        client = _cluster_client(url, options)
+    else:
+        client = Redis.from_url(url, **options)
+    return RedisUsageStore(
+        client,
+        shards=settings.usage_shards,
+        bucket_capacity=settings.usage_bucket_capacity,
+        claim_idle_seconds=settings.usage_claim_idle_seconds,
+        namespace=settings.usage_namespace,
+        max_in_flight=settings.usage_max_connections,
+    )
+
+
+def _cluster_client(url: str, options: dict[str, Any]) -> RedisCluster:
+    """A cluster client seeded with every listed node (any one of them is enough to find the rest)."""
+    scheme, _, rest = url.partition("://")
+    rest, _, query = rest.partition("?")
+    credentials, _, hosts = rest.split("/", 1)[0].rpartition("@")
+    nodes = []
+    for address in filter(None, hosts.split(",")):
+        host, _, port = address.rpartition(":")
+        nodes.append(ClusterNode(host, int(port)) if host else ClusterNode(address, 6379))
+    if not nodes:
+        raise ValueError(f"no cluster nodes in {url!r}")
+    first = f"{scheme.removesuffix('+cluster')}://{credentials + '@' if credentials else ''}{hosts.split(',')[0]}"
+    return RedisCluster.from_url(first + (f"?{query}" if query else ""), startup_nodes=nodes, **options)
