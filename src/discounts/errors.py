@@ -1,6 +1,7 @@
 """The domain's exceptions: one class per stable error ``code`` of the API contract.
 
     DiscountsError
+    ├── InvalidLink            400 invalid_link (an unsubscribe link that is not ours or is broken)
     ├── Unauthenticated        401 unauthenticated
     ├── Forbidden              403 forbidden
     │   ├── BrandMismatch      403 brand_mismatch
@@ -10,7 +11,10 @@
     ├── CodeAlreadyUsed        409 code_already_used
     ├── CodeExpired            410 code_expired
     ├── InvalidInput           422 validation_error (with per-field ``errors``)
-    └── RateLimited            429 rate_limited
+    ├── RateLimited            429 rate_limited
+    └── MailError              (background work only, never an HTTP answer)
+        ├── MailTemporaryError the mail server is unreachable or said 4xx: retry later
+        └── MailRejected       the mail server refused this recipient or message (5xx): do not retry
 
 The domain raises these without knowing about HTTP; ``api/problems.py`` renders each one
 as RFC 9457 problem details from ``status``, ``code`` and ``title``.
@@ -29,6 +33,10 @@ class DiscountsError(Exception):
     def __init__(self, detail: str | None = None) -> None:
         super().__init__(detail or self.title)
         self.detail = detail or self.title
+
+
+class InvalidLink(DiscountsError):
+    status, code, title = 400, "invalid_link", "Invalid link"
 
 
 class Unauthenticated(DiscountsError):
@@ -95,3 +103,15 @@ class RateLimited(DiscountsError):
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"retry after {retry_after} s")
         self.retry_after = retry_after
+
+
+class MailError(DiscountsError):
+    status, code, title = 503, "mail_error", "Mail could not be sent"
+
+
+class MailTemporaryError(MailError):
+    code, title = "mail_unavailable", "Mail server unavailable"
+
+
+class MailRejected(MailError):
+    code, title = "mail_rejected", "Mail rejected"

@@ -11,6 +11,7 @@ from discounts.auth import TokenVerifier
 from discounts.clock import Clock, utcnow
 from discounts.codes.service import CodeCache
 from discounts.db import make_engine, make_sessionmaker
+from discounts.notify.queue import SESSION_KEY, TaskPublisher, make_celery
 from discounts.settings import Settings
 from discounts.usage.store import UsageStore, open_usage_store
 
@@ -23,6 +24,8 @@ class Runtime:
     store: UsageStore
     verifier: TokenVerifier
     codes: CodeCache
+    #: Enqueues fan-outs once a request commits; sessions carry it (``Session.info``) to ``schedule_fanout``.
+    tasks: TaskPublisher
     clock: Clock = field(default=utcnow)
 
     @property
@@ -33,16 +36,21 @@ class Runtime:
     def start(cls, settings: Settings, clock: Clock = utcnow) -> Runtime:
         settings.ensure_data_dir()
         engine = make_engine(settings.resolved_database_url)
+        tasks = TaskPublisher(make_celery(settings))
+        sessions = make_sessionmaker(engine)
+        sessions.configure(info={SESSION_KEY: tasks})
         return cls(
             settings=settings,
             engine=engine,
-            sessions=make_sessionmaker(engine),
+            sessions=sessions,
             store=open_usage_store(settings.resolved_usage_store_url),
             verifier=TokenVerifier(settings),
             codes=CodeCache(settings.code_cache_seconds),
+            tasks=tasks,
             clock=clock,
         )
 
     async def stop(self) -> None:
+        self.tasks.close()
         await self.store.close()
         await self.engine.dispose()

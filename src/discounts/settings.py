@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     rate_limit: str = "1000/minute"
     fanout_chunk_size: int = Field(default=500, ge=1, le=10_000)
     fanout_lease_seconds: int = Field(default=300, ge=1)
+    #: Chunks planned but not yet done per fan-out; bounds the broker's queue (backpressure).
+    fanout_window_chunks: int = Field(default=32, ge=1)
+    fanout_sweep_seconds: float = Field(default=15.0, gt=0)
+    #: Prefix of the Celery queue names, so that deployments (or test runs) sharing a broker stay apart.
+    queue_prefix: str = Field(default="discounts", pattern=r"^[A-Za-z0-9._-]{1,100}$")
     brand_digest_seconds: int = Field(default=60, ge=1)
     ledger_batch_size: int = Field(default=1000, ge=1)
     code_cache_seconds: float = Field(default=2.0, ge=0)

@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from discounts import metrics
-from discounts.api import codes, directory, ops, problems, usage
+from discounts.api import codes, directory, notifications, ops, problems, usage
 from discounts.api.deps import RateLimit
 from discounts.clock import Clock, utcnow
 from discounts.runtime import Runtime
@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
     )
     app.state.rate_limit = RateLimit(settings.rate_limit)
     problems.install(app)
-    for module in (directory, codes, usage, ops):
+    for module in (directory, codes, usage, notifications, ops):
         app.include_router(module.router)
     _install_docs(app)
     _install_metrics(app)

@@ -1,3 +1,5 @@
+"""The notification outboxes: fan-outs cut into leased chunks, deliveries, brand digests."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -19,6 +21,8 @@ class Fanout(Base):
     #: The last user id already cut into chunks; planning resumes after it.
     planned_through: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     planned: Mapped[bool] = mapped_column(default=False)
+    #: Members of the audience when planning started (unsubscribed ones included, counted as skipped).
+    total: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -36,11 +40,15 @@ class FanoutChunk(Base):
     after_user: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     upto_user: Mapped[str] = mapped_column(String(ID_LENGTH))
     status: Mapped[str] = mapped_column(String(16))  # queued | sending | done
+    #: Audience members in the range when it was planned.
+    size: Mapped[int] = mapped_column(Integer)
     sent: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
     skipped: Mapped[int] = mapped_column(Integer, default=0)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Who holds the lease: only the holder may renew it or finish the chunk.
+    lease_owner: Mapped[str | None] = mapped_column(String(32))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
@@ -67,5 +75,7 @@ class BrandDigest(Base):
     usage_count: Mapped[int] = mapped_column(Integer)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    #: A run sending this digest holds it until then, so two runs never send it twice at once.
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -59,6 +59,7 @@ def upgrade() -> None:
         sa.Column("usage_count", sa.Integer(), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("lease_until", discounts.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("created_at", discounts.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("sent_at", discounts.db.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["brand"], ["brands.id"], name=op.f("fk_brand_digests_brand_brands")),
@@ -115,6 +116,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("discount_usage", schema=None) as batch_op:
         batch_op.create_index("ix_discount_usage_brand_digest", ["brand", "digest_id"], unique=False)
+        batch_op.create_index(
+            "ix_discount_usage_undigested",
+            ["brand"],
+            unique=False,
+            postgresql_where=sa.text("digest_id IS NULL"),
+            sqlite_where=sa.text("digest_id IS NULL"),
+        )
 
     op.create_table(
         "fanouts",
@@ -122,6 +130,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("planned_through", sa.String(length=64), nullable=True),
         sa.Column("planned", sa.Boolean(), nullable=False),
+        sa.Column("total", sa.Integer(), nullable=True),
         sa.Column("created_at", discounts.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", discounts.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("finished_at", discounts.db.UTCDateTime(timezone=True), nullable=True),
@@ -136,11 +145,13 @@ def upgrade() -> None:
         sa.Column("after_user", sa.String(length=64), nullable=True),
         sa.Column("upto_user", sa.String(length=64), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("size", sa.Integer(), nullable=False),
         sa.Column("sent", sa.Integer(), nullable=False),
         sa.Column("failed", sa.Integer(), nullable=False),
         sa.Column("skipped", sa.Integer(), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("lease_until", discounts.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("lease_owner", sa.String(length=32), nullable=True),
         sa.Column("updated_at", discounts.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["code_id"], ["fanouts.code_id"], name=op.f("fk_fanout_chunks_code_id_fanouts")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_fanout_chunks")),
@@ -160,6 +171,7 @@ def downgrade() -> None:
     op.drop_table("fanout_chunks")
     op.drop_table("fanouts")
     with op.batch_alter_table("discount_usage", schema=None) as batch_op:
+        batch_op.drop_index("ix_discount_usage_undigested")
         batch_op.drop_index("ix_discount_usage_brand_digest")
 
     op.drop_table("discount_usage")

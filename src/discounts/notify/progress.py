@@ -1,0 +1,39 @@
+"""A brand's view of how far the e-mailing of its code has got."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from discounts.auth import Principal, Role
+from discounts.codes.service import find_code
+from discounts.errors import BrandMismatch
+from discounts.notify.models import Fanout, FanoutChunk
+from discounts.notify.schemas import FanoutProgress
+
+
+async def fanout_progress(session: AsyncSession, principal: Principal, ref: str) -> FanoutProgress:
+    """A brand's view of one of its codes' fan-out, from the chunk counters (never per-delivery rows)."""
+    principal.require(Role.brand)
+    code = await find_code(session, ref)
+    if code.rule.brand != principal.brand:
+        raise BrandMismatch(f"code {code.id} belongs to another brand")
+    fanout = await session.get(Fanout, code.id)
+    sums = (
+        await session.execute(
+            select(
+                func.coalesce(func.sum(FanoutChunk.sent), 0),
+                func.coalesce(func.sum(FanoutChunk.failed), 0),
+                func.coalesce(func.sum(FanoutChunk.skipped), 0),
+            ).where(FanoutChunk.code_id == code.id)
+        )
+    ).one()
+    status = fanout.status if fanout is not None else "queued"
+    return FanoutProgress(
+        code=code.id,
+        status=status,
+        total=fanout.total if fanout is not None else None,
+        sent=int(sums[0]),
+        failed=int(sums[1]),
+        skipped=int(sums[2]),
+    )

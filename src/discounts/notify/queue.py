@@ -1,0 +1,115 @@
+"""The Celery application's configuration and the one way work is put on its queues.
+
+Tasks are published by name, so the API process can publish without importing the task
+code (and the worker's event loop and database holder). Every task is idempotent and
+acknowledged late: a message is redelivered if its worker dies, and the database rows it
+works on (leases, deliveries) make a second run a no-op where the first one finished.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+from celery import Celery
+from kombu import Queue
+
+from discounts.notify.broker import broker_transport_options, broker_url
+from discounts.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PLAN_FANOUT = "discounts.notify.plan_fanout"
+SEND_CHUNK = "discounts.notify.send_chunk"
+SWEEP_FANOUTS = "discounts.notify.sweep_fanouts"
+COPY_LEDGER = "discounts.notify.copy_ledger"
+SEND_BRAND_DIGESTS = "discounts.notify.send_brand_digests"
+PURGE_EXPIRED_USAGES = "discounts.notify.purge_expired_usages"
+
+#: The ledger copy runs this often; it loops while full batches come back.
+LEDGER_COPY_SECONDS = 1.0
+PURGE_SECONDS = 3600.0
+
+#: Where a request's session finds the publisher (see ``fanout.schedule_fanout``).
+SESSION_KEY = "discounts.task_publisher"
+
+
+def queue_names(settings: Settings) -> tuple[str, str]:
+    """(mail, control): sending e-mail never delays the ledger copy or the sweep behind it."""
+    return f"{settings.queue_prefix}.mail", f"{settings.queue_prefix}.control"
+
+
+def make_celery(settings: Settings) -> Celery:
+    mail, control = queue_names(settings)
+    app = Celery("discounts", set_as_current=False)
+    app.conf.update(
+        broker_url=broker_url(settings),
+        broker_transport_options=broker_transport_options(settings),
+        broker_connection_retry_on_startup=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        task_queues=(Queue(mail, routing_key=mail), Queue(control, routing_key=control)),
+        task_default_queue=control,
+        task_routes={SEND_CHUNK: {"queue": mail}, SEND_BRAND_DIGESTS: {"queue": mail}},
+        timezone="UTC",
+        enable_utc=True,
+        beat_schedule=beat_schedule(settings),
+        worker_hijack_root_logger=False,
+    )
+    return app
+
+
+def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Periodic work; each message expires after its period, so a stopped worker finds no backlog."""
+
+    def every(seconds: float, task: str) -> dict[str, Any]:
+        return {"task": task, "schedule": timedelta(seconds=seconds), "options": {"expires": max(1.0, seconds)}}
+
+    return {
+        "copy-ledger": every(LEDGER_COPY_SECONDS, COPY_LEDGER),
+        "send-brand-digests": every(settings.brand_digest_seconds, SEND_BRAND_DIGESTS),
+        "sweep-fanouts": every(settings.fanout_sweep_seconds, SWEEP_FANOUTS),
+        "purge-expired-usages": every(PURGE_SECONDS, PURGE_EXPIRED_USAGES),
+    }
+
+
+class TaskPublisher:
+    """Puts tasks on the broker; from a request it never waits for the broker."""
+
+    def __init__(self, app: Celery) -> None:
+        self.app = app
+        self._background: ThreadPoolExecutor | None = None
+
+    def plan_fanout(self, code_id: str) -> None:
+        self.app.send_task(PLAN_FANOUT, args=[code_id])
+
+    def send_chunks(self, chunk_ids: Sequence[int]) -> None:
+        for chunk_id in chunk_ids:
+            self.app.send_task(SEND_CHUNK, args=[chunk_id])
+
+    def plan_fanout_soon(self, code_id: str) -> None:
+        """Publish from a background thread: a slow or absent broker delays the mail, never the response.
+
+        A failure here only logs: the fan-out's outbox row is still ``queued``, and the
+        periodic sweep enqueues it once the broker is back.
+        """
+        if self._background is None:
+            self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="task-publisher")
+        self._background.submit(self._publish_once, code_id)
+
+    def _publish_once(self, code_id: str) -> None:
+        try:
+            self.app.send_task(PLAN_FANOUT, args=[code_id], retry=False)
+        except Exception:
+            log.warning("could not enqueue the fan-out of %s now; the sweep will", code_id, exc_info=True)
+
+    def close(self) -> None:
+        if self._background is not None:
+            self._background.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,129 @@
+"""The Celery tasks: thin shells that run the async jobs of fanout/chunks/digest on the worker's loop.
+
+Each worker process gets one event loop and one set of connections (database, usage store,
+mail templates), built on its first task after the fork and kept for its lifetime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from celery.signals import worker_process_shutdown
+
+from discounts.clock import utcnow
+from discounts.errors import MailTemporaryError
+from discounts.notify.chunks import ChunkOutcome, send_chunk
+from discounts.notify.context import Notifier
+from discounts.notify.digest import copy_usages, send_brand_digests
+from discounts.notify.fanout import plan_fanout, sweep
+from discounts.notify.queue import (
+    COPY_LEDGER,
+    PLAN_FANOUT,
+    PURGE_EXPIRED_USAGES,
+    SEND_BRAND_DIGESTS,
+    SEND_CHUNK,
+    SWEEP_FANOUTS,
+    TaskPublisher,
+    make_celery,
+)
+from discounts.runtime import Runtime
+from discounts.settings import get_settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+settings = get_settings()
+celery_app = make_celery(settings)
+publisher = TaskPublisher(celery_app)
+
+
+class WorkerProcess:
+    """The event loop and the connections of one worker process."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.loop = asyncio.new_event_loop()
+        settings.ensure_data_dir()
+        self.runtime = Runtime.start(settings)
+        self.notifier = Notifier.build(settings, self.runtime.sessions)
+
+    def run(self, job: Callable[[Runtime, Notifier], Awaitable[T]]) -> T:
+        return self.loop.run_until_complete(job(self.runtime, self.notifier))
+
+    def stop(self) -> None:
+        self.loop.run_until_complete(self.runtime.stop())
+        self.loop.close()
+
+
+_process: WorkerProcess | None = None
+
+
+def run(job: Callable[[Runtime, Notifier], Awaitable[T]]) -> T:
+    """Run ``job`` on this process's loop (built after the fork: loops and sockets do not survive one)."""
+    global _process
+    if _process is None or _process.pid != os.getpid():
+        _process = WorkerProcess()
+    return _process.run(job)
+
+
+@worker_process_shutdown.connect
+def _close(**_: Any) -> None:
+    if _process is not None and _process.pid == os.getpid():
+        _process.stop()
+
+
+@celery_app.task(name=PLAN_FANOUT)
+def plan_fanout_task(code_id: str) -> int:
+    chunk_ids = run(lambda _, notifier: plan_fanout(notifier, code_id, utcnow()))
+    publisher.send_chunks(chunk_ids)
+    return len(chunk_ids)
+
+
+@celery_app.task(
+    name=SEND_CHUNK,
+    autoretry_for=(MailTemporaryError,),
+    retry_backoff=2,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=12,
+)
+def send_chunk_task(chunk_id: int) -> str:
+    """Temporary mail failures retry with back-off; after the last retry the sweep takes over."""
+    result = run(lambda _, notifier: send_chunk(notifier, chunk_id, utcnow))
+    if result.outcome is ChunkOutcome.done and result.code_id is not None:
+        code_id = result.code_id
+        publisher.send_chunks(run(lambda _, notifier: plan_fanout(notifier, code_id, utcnow())))
+    return result.outcome.value
+
+
+@celery_app.task(name=SWEEP_FANOUTS)
+def sweep_fanouts_task() -> dict[str, int]:
+    found = run(lambda _, notifier: sweep(notifier, utcnow()))
+    for code_id in found.fanouts:
+        publisher.plan_fanout(code_id)
+    publisher.send_chunks(found.chunks)
+    if found.fanouts or found.chunks:
+        log.info("sweep re-enqueued fan-outs %s and %d chunks", found.fanouts, len(found.chunks))
+    return {"fanouts": len(found.fanouts), "chunks": len(found.chunks), "finished": len(found.finished)}
+
+
+@celery_app.task(name=COPY_LEDGER)
+def copy_ledger_task() -> int:
+    return run(lambda runtime, _: copy_usages(runtime.store, runtime.sessions, settings.ledger_batch_size))
+
+
+@celery_app.task(name=SEND_BRAND_DIGESTS)
+def send_brand_digests_task() -> dict[str, Any]:
+    outcome = run(lambda _, notifier: send_brand_digests(notifier, utcnow))
+    if outcome.deferred:
+        log.warning("brand digests deferred to the next run: %s", outcome.deferred)
+    return {"claimed": outcome.claimed, "sent": outcome.sent, "failed": outcome.failed}
+
+
+@celery_app.task(name=PURGE_EXPIRED_USAGES)
+def purge_expired_usages_task() -> int:
+    return run(lambda runtime, _: runtime.store.purge_expired(utcnow()))
