@@ -22,6 +22,7 @@ from discounts.auth import Role, mint_token
 from discounts.clock import utcnow
 from discounts.directory.schemas import BulkUserIn
 from discounts.settings import get_settings
+from discounts.usage.commands import usage_app
 
 T = TypeVar("T")
 
@@ -30,6 +31,7 @@ brands_app = typer.Typer(help="Brands in the directory.", no_args_is_help=True)
 users_app = typer.Typer(help="Users in the directory.", no_args_is_help=True)
 app.add_typer(brands_app, name="brands")
 app.add_typer(users_app, name="users")
+app.add_typer(usage_app, name="usage")
 
 
 @app.command()

@@ -212,3 +212,13 @@ async def verify_store(
         if in_store != in_ledger:
             report.count_mismatches.append(CountMismatch(live.code, in_ledger, in_store))
     return report
+
+
+async def copy_all(store: UsageStore, sessions: async_sessionmaker[AsyncSession], batch_size: int) -> int:
+    """Copy until the stream has nothing left that was there when we started (new usages may keep coming)."""
+    copied = 0
+    while (batch := await copy_to_ledger(store, sessions, batch_size)) > 0:
+        copied += batch
+        if batch < batch_size:
+            break
+    return copied

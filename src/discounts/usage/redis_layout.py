@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import orjson
+
 from discounts.usage.store import StreamEntry, Usage, usage_key
 
 #: Bytes of the (code, user) hash kept as the field; 48 bits make a false "used" negligible.
@@ -23,6 +25,8 @@ LAYOUT_VERSION = 1
 #: The consumer group of the ledger copier on every shard's stream.
 LEDGER_GROUP = "ledger"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: The one field of a stream entry: [code, user, brand, discount, amount, discount_amount, amount_to_pay, used_at µs].
+STREAM_FIELD = "usage"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,40 +80,35 @@ def unix_seconds(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
-def stream_fields(usage: Usage) -> list[str]:
-    """The usage as the flat field/value list XADD takes (names are stored once per stream node)."""
-    return [
-        "code",
-        usage.code,
-        "user",
-        usage.user,
-        "brand",
-        usage.brand,
-        "discount",
-        str(usage.discount),
-        "amount",
-        str(usage.amount),
-        "discount_amount",
-        str(usage.discount_amount),
-        "amount_to_pay",
-        str(usage.amount_to_pay),
-        "used_at",
-        str((usage.used_at - EPOCH) // timedelta(microseconds=1)),
-    ]
+def stream_payload(usage: Usage) -> bytes:
+    """The usage as one compact JSON array: one XADD argument instead of sixteen (the client's cost)."""
+    return orjson.dumps(
+        [
+            usage.code,
+            usage.user,
+            usage.brand,
+            usage.discount,
+            str(usage.amount),
+            str(usage.discount_amount),
+            str(usage.amount_to_pay),
+            (usage.used_at - EPOCH) // timedelta(microseconds=1),
+        ]
+    )
 
 
 def stream_entry(shard: int, entry_id: str, fields: Mapping[str, str]) -> StreamEntry:
+    code, user, brand, discount, amount, discount_amount, amount_to_pay, used_at = orjson.loads(fields[STREAM_FIELD])
     return StreamEntry(
         id=f"{shard}/{entry_id}",
         usage=Usage(
-            code=fields["code"],
-            user=fields["user"],
-            brand=fields["brand"],
-            discount=int(fields["discount"]),
-            amount=Decimal(fields["amount"]),
-            discount_amount=Decimal(fields["discount_amount"]),
-            amount_to_pay=Decimal(fields["amount_to_pay"]),
-            used_at=EPOCH + timedelta(microseconds=int(fields["used_at"])),
+            code=code,
+            user=user,
+            brand=brand,
+            discount=int(discount),
+            amount=Decimal(amount),
+            discount_amount=Decimal(discount_amount),
+            amount_to_pay=Decimal(amount_to_pay),
+            used_at=EPOCH + timedelta(microseconds=used_at),
         ),
     )
 

@@ -26,11 +26,12 @@ from redis.exceptions import NoScriptError, ResponseError
 from discounts.settings import Settings, get_settings
 from discounts.usage.redis_layout import (
     LEDGER_GROUP,
+    STREAM_FIELD,
     Layout,
     Slot,
     split_entry_id,
     stream_entry,
-    stream_fields,
+    stream_payload,
     unix_seconds,
 )
 from discounts.usage.store import StreamEntry, Usage
@@ -108,7 +109,8 @@ class RedisUsageStore:
     async def record(self, usage: Usage, *, expires_at: datetime) -> bool:
         await self._prepare()
         slot = self.layout.locate(usage.code, usage.user)
-        args = [*self._claim_args(slot, usage, expires_at), self._capacity, *stream_fields(usage)]
+        args: list[bytes | str | int] = [slot.field, slot.bits, unix_seconds(usage.used_at), unix_seconds(expires_at)]
+        args += [self._capacity, STREAM_FIELD, stream_payload(usage)]
         async with self._in_flight:
             claimed = await self._scripts["record"](keys=[slot.head, self.layout.stream(slot.shard)], args=args)
         return bool(claimed)
