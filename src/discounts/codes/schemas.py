@@ -9,6 +9,8 @@ from pydantic import BaseModel, Field
 from discounts.fields import STRICT, CodeString, Identifier, TimeOut, UTCTime
 
 Percent = Annotated[int, Field(gt=0, lt=100, strict=True, description="Percent off, 0 < discount < 100")]
+#: Rule ids are 32-bit integers in every database; a larger one cannot exist (and would overflow the query).
+RuleId = Annotated[int, Field(strict=True, ge=1, le=2**31 - 1)]
 
 
 class RuleIn(BaseModel):
@@ -30,9 +32,7 @@ class CodeIn(BaseModel):
     model_config = STRICT
 
     id: CodeString = Field(description="The code string, e.g. SPRINGSALE2022 (case-insensitive)")
-    rule: RuleIn | Annotated[int, Field(strict=True, ge=1)] = Field(
-        description="A new rule, or the id of an existing rule of the same brand"
-    )
+    rule: RuleIn | RuleId = Field(description="A new rule, or the id of an existing rule of the same brand")
     validity: UTCTime = Field(description="Last moment the code can be used (ISO 8601 with offset)")
 
 
@@ -48,4 +48,4 @@ class CodeView(CodeOut):
     """A fetched code: whether it expired and, for a user, whether they used it."""
 
     expired: bool
-    used: bool | None = None
+    used: bool | None = Field(default=None, description="Whether the calling user has used it (only for users)")

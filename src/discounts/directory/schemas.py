@@ -13,7 +13,8 @@ MAX_BULK_USERS = 100_000
 class BrandIn(BaseModel):
     model_config = STRICT
 
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+    #: No control characters: PostgreSQL refuses NUL in text, and none belongs in an e-mail header.
+    name: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
     email: EmailStr
 
 
