@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response, status
 
 from discounts.api.deps import BrandPrincipal, NowDep, PrincipalDep, StoreDep, UnitOfWorkDep
+from discounts.api.problems import problem_responses
 from discounts.auth import Role
 from discounts.codes import service
 from discounts.codes.models import DiscountCode, DiscountRule
@@ -25,7 +26,9 @@ def code_out(code: DiscountCode) -> CodeOut:
     )
 
 
-@router.post("/discountcode/", status_code=status.HTTP_201_CREATED, response_model=CodeOut)
+@router.post(
+    "/discountcode/", status_code=status.HTTP_201_CREATED, response_model=CodeOut, responses=problem_responses(409)
+)
 async def create_code(
     body: CodeIn, uow: UnitOfWorkDep, principal: BrandPrincipal, now: NowDep, response: Response
 ) -> CodeOut:
@@ -41,7 +44,9 @@ async def list_codes(uow: UnitOfWorkDep, principal: BrandPrincipal) -> list[Code
     return [code_out(code) for code in await service.list_codes(uow.session, principal)]
 
 
-@router.get("/discountcode/{id}/", response_model=CodeView, response_model_exclude_none=False)
+@router.get(
+    "/discountcode/{id}/", response_model=CodeView, response_model_exclude_unset=True, responses=problem_responses(404)
+)
 async def get_code(
     id: CodeRef,  # noqa: A002 - the contract names it "id"
     uow: UnitOfWorkDep,
@@ -49,7 +54,10 @@ async def get_code(
     store: StoreDep,
     now: NowDep,
 ) -> CodeView:
-    """A code by string or hash; expired codes are returned too, with ``expired: true``."""
+    """A code by string or hash; expired codes are returned too, with ``expired: true``.
+
+    ``used`` is only there for a user: for a brand or a service it has no meaning.
+    """
     code = await service.find_code(uow.session, id)
     view = CodeView(**code_out(code).model_dump(), expired=code.is_expired(now))
     if principal.role is Role.user:

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Path, Response, status
 
 from discounts.api.deps import NowDep, ServicePrincipal, UnitOfWorkDep
+from discounts.api.problems import problem_responses
 from discounts.directory import service
 from discounts.directory.models import Brand, User
 from discounts.directory.schemas import MAX_BULK_USERS, BrandIn, BrandOut, BulkResult, BulkUserIn, UserIn, UserOut
@@ -33,7 +34,7 @@ async def put_brand(
     return brand_out(brand)
 
 
-@router.get("/brands/{brand_id}/", response_model=BrandOut)
+@router.get("/brands/{brand_id}/", response_model=BrandOut, responses=problem_responses(404))
 async def get_brand(brand_id: IdPath, uow: UnitOfWorkDep, principal: ServicePrincipal) -> BrandOut:
     return brand_out(await service.get_brand(uow.session, brand_id))
 
@@ -48,7 +49,7 @@ async def put_user(
     return user_out(user)
 
 
-@router.get("/users/{user_id}/", response_model=UserOut)
+@router.get("/users/{user_id}/", response_model=UserOut, responses=problem_responses(404))
 async def get_user(user_id: IdPath, uow: UnitOfWorkDep, principal: ServicePrincipal) -> UserOut:
     return user_out(await service.get_user(uow.session, user_id))
 

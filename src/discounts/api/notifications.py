@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
 from discounts.api.deps import BrandPrincipal, NowDep, RuntimeDep, UnitOfWorkDep
+from discounts.api.problems import problem_responses
 from discounts.errors import DiscountsError, InvalidLink, NotFound
 from discounts.notify import unsubscribe as unsubscribing
 from discounts.notify.messages import MessageRenderer
@@ -27,6 +28,15 @@ PAGE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
 }
 HTML_PAGE: dict[str, object] = {"content": {"text/html": {}}}
+
+
+def page_or_problem(status: int) -> dict[str, Any]:
+    """People get a page; API clients (no ``text/html`` in Accept) get problem details."""
+    response = problem_responses(status)[status]
+    return {**response, "content": {"text/html": {}, **response["content"]}}
+
+
+PAGE_RESPONSES: dict[int | str, dict[str, Any]] = {200: HTML_PAGE, 400: page_or_problem(400), 404: page_or_problem(404)}
 
 #: RFC 8058 one-click posts are form-encoded (``List-Unsubscribe=One-Click``), not JSON.
 FORM_PATHS = ("/api/v1/unsubscribe",)
@@ -66,7 +76,7 @@ def pages(request: Request, runtime: RuntimeDep) -> UnsubscribePages:
     return built
 
 
-@router.get("/unsubscribe/", response_class=HTMLResponse, responses={200: HTML_PAGE, 400: HTML_PAGE, 404: HTML_PAGE})
+@router.get("/unsubscribe/", response_class=HTMLResponse, responses=PAGE_RESPONSES)
 async def unsubscribe_page(
     request: Request, uow: UnitOfWorkDep, runtime: RuntimeDep, token: Token = ""
 ) -> HTMLResponse:
@@ -80,7 +90,7 @@ async def unsubscribe_page(
     return site.page("unsubscribe_confirm.html", email=user.email, action=action)
 
 
-@router.post("/unsubscribe/", response_class=HTMLResponse, responses={200: HTML_PAGE, 400: HTML_PAGE, 404: HTML_PAGE})
+@router.post("/unsubscribe/", response_class=HTMLResponse, responses=PAGE_RESPONSES)
 async def unsubscribe(
     request: Request, uow: UnitOfWorkDep, runtime: RuntimeDep, now: NowDep, token: Token = ""
 ) -> HTMLResponse:

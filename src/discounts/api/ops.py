@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import orjson
 from fastapi import APIRouter
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy import text
 
 from discounts import metrics
 from discounts.api.deps import RuntimeDep
-from discounts.api.problems import problem
+from discounts.api.problems import problem, problem_responses
 from discounts.notify.broker import ping_broker
 
 router = APIRouter(tags=["operations"])
@@ -19,7 +19,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "A dependency is unreachable"}})
+@router.get("/readyz", responses=problem_responses(503))
 async def readyz(runtime: RuntimeDep) -> Response:
     """Every store and the broker answer."""
     checks: dict[str, str] = {}
@@ -46,7 +46,7 @@ async def readyz(runtime: RuntimeDep) -> Response:
     return Response(orjson.dumps({"status": "ok", "checks": checks}), media_type="application/json")
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse)
 async def prometheus() -> Response:
     """Prometheus text format."""
     body, content_type = metrics.render()

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
@@ -18,6 +19,47 @@ log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/problem+json"
 
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type"}
+
+#: What each documented error status means, for the OpenAPI document.
+DESCRIPTIONS = {
+    400: "A broken or foreign link (`invalid_link`)",
+    401: "No token, or an invalid, expired or wrongly signed one (`unauthenticated`)",
+    403: "The caller may not do this (`forbidden`, `brand_mismatch`, `user_mismatch`)",
+    404: "No such resource (`code_not_found`, ...)",
+    409: "A conflict with stored state (`code_exists`, `code_already_used`)",
+    410: "The code's validity has passed (`code_expired`)",
+    415: "The body is not JSON (`unsupported_media_type`)",
+    422: "A malformed or out-of-range payload (`validation_error`); `errors` lists each field",
+    429: "Too many requests (`rate_limited`), see `Retry-After`",
+    503: "A dependency is unreachable (`not_ready`)",
+}
+
+
+class FieldError(BaseModel):
+    loc: list[str]
+    msg: str
+    type: str | None = None
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details; ``code`` is the stable reason clients switch on."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    instance: str | None = None
+    errors: list[FieldError] | None = None
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for error statuses, all rendered as ``application/problem+json``."""
+    schema = {"$ref": "#/components/schemas/Problem"}
+    return {
+        status: {"description": DESCRIPTIONS[status], "content": {MEDIA_TYPE: {"schema": schema}}}
+        for status in statuses
+    }
 
 
 def problem_type(code: str) -> str:
@@ -82,6 +124,11 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 400:
+        # FastAPI's "error parsing the body" (JSON nested too deep, a 5,000-digit number): a malformed payload.
+        errors = [{"loc": ["body"], "msg": str(exc.detail), "type": "json_invalid"}]
+        detail = f"body: {exc.detail}"
+        return problem(422, "validation_error", "Invalid request", detail, errors=errors, instance=request.url.path)
     code = HTTP_CODES.get(exc.status_code, "http_error")
     headers = dict(exc.headers) if exc.headers else None
     title = code.replace("_", " ").capitalize()
@@ -98,3 +145,43 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
+    _document_problems(app)
+
+
+def _document_problems(app: FastAPI) -> None:
+    """Make the OpenAPI document say what the API really answers on errors.
+
+    FastAPI documents a 422 with its own ``HTTPValidationError`` shape as JSON; we answer
+    problem details, and every authenticated operation can also answer 401, 403 and 429.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            for operations in document.get("paths", {}).values():
+                for operation in operations.values():
+                    _add_problem_responses(operation)
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            for unused in ("HTTPValidationError", "ValidationError"):
+                schemas.pop(unused, None)
+            problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(problem_schema.pop("$defs", {}))
+            schemas["Problem"] = problem_schema
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _add_problem_responses(operation: dict[str, Any]) -> None:
+    statuses: list[int] = []
+    if operation.get("security"):
+        statuses += [401, 403, 429]
+    if operation.get("parameters") or operation.get("requestBody"):
+        statuses.append(422)
+    if operation.get("requestBody"):
+        statuses.append(415)
+    responses = operation.setdefault("responses", {})
+    for status, response in problem_responses(*statuses).items():
+        responses[str(status)] = response
