@@ -11,7 +11,6 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 
 from redis import Redis
@@ -19,6 +18,7 @@ from redis import Redis
 from discounts.settings import Settings
 from discounts.usage.store import Usage
 from tests.services import RedisServer
+from tests.usage.conftest import usage
 
 #: Real time: Redis expires keys by its own clock, so the workload must live in the present.
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -81,24 +81,11 @@ def workload(total: int) -> Iterator[Usage]:
             # Popular codes get proportionally more turns, so codes fill up side by side.
             step = max(1, audiences[rank] // 1000)
             for user in range(cursors[rank], min(cursors[rank] + step, audiences[rank])):
-                yield usage(code_name(rank + 1), f"user-{user:08d}")
+                yield usage(f"user-{user:08d}", code=code_name(rank + 1), used_at=NOW)
             cursors[rank] += step
             if cursors[rank] < audiences[rank]:
                 still.append(rank)
         live = still
-
-
-def usage(code: str, user: str) -> Usage:
-    return Usage(
-        code=code,
-        user=user,
-        brand="acme",
-        discount=10,
-        amount=Decimal("120.00"),
-        discount_amount=Decimal("12.00"),
-        amount_to_pay=Decimal("108.00"),
-        used_at=NOW,
-    )
 
 
 def used_memory(port: int) -> int:

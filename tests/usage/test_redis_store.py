@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from discounts.usage.redis_layout import FIELD_BYTES, LEDGER_GROUP, Layout, stream_entry, stream_payload
 from discounts.usage.redis_store import RedisUsageStore, open_redis_store
@@ -205,4 +206,19 @@ async def test_acknowledged_usages_survive_kill_9_with_appendfsync_always(tmp_pa
         assert sorted(entry.usage.user for entry in remaining) == sorted(set(users) - copied_users)
         await store.close()
     finally:
+        server.stop()
+
+
+async def test_every_waiting_redemption_hears_that_redis_went_away(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "gone").start()
+    store = _open(server.url)
+    try:
+        assert await store.record(usage("u-0"), expires_at=EXPIRES)
+        server.stop()
+        results = await asyncio.gather(
+            *(store.record(usage(f"u-{n}"), expires_at=EXPIRES) for n in range(1, 21)), return_exceptions=True
+        )
+        assert all(isinstance(result, RedisConnectionError) for result in results), results
+    finally:
+        await store.close()
         server.stop()

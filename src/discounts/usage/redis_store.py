@@ -34,6 +34,7 @@ from discounts.usage.redis_layout import (
     stream_payload,
     unix_seconds,
 )
+from discounts.usage.redis_pipelining import AutoPipeline
 from discounts.usage.store import StreamEntry, Usage
 
 #: Usages per script call when restoring or looking up many: keeps each call short on the server.
@@ -73,6 +74,7 @@ class RedisUsageStore:
         self._claim_idle_ms = int(claim_idle_seconds * 1000)
         self.consumer = consumer or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._scripts = {name: client.register_script(body) for name, body in SCRIPTS.items()}
+        self._pipeline = AutoPipeline(client, self._in_flight)
         self._ready = False
         self._ready_lock = asyncio.Lock()
         self._next_shard = 0
@@ -96,7 +98,7 @@ class RedisUsageStore:
             self._ready = True
 
     async def _create_groups(self) -> None:
-        pipe = self._redis.pipeline()
+        pipe = self._redis.pipeline(transaction=False)
         for shard in range(self.layout.shards):
             pipe.xgroup_create(self.layout.stream(shard), LEDGER_GROUP, id="0", mkstream=True)
         for reply in await pipe.execute(raise_on_error=False):
@@ -111,9 +113,8 @@ class RedisUsageStore:
         slot = self.layout.locate(usage.code, usage.user)
         args: list[bytes | str | int] = [slot.field, slot.bits, unix_seconds(usage.used_at), unix_seconds(expires_at)]
         args += [self._capacity, STREAM_FIELD, stream_payload(usage)]
-        async with self._in_flight:
-            claimed = await self._scripts["record"](keys=[slot.head, self.layout.stream(slot.shard)], args=args)
-        return bool(claimed)
+        keys = [slot.head, self.layout.stream(slot.shard)]
+        return bool(await self._pipeline.call(self._scripts["record"], keys, args))
 
     async def used_at(self, code: str, user: str) -> datetime | None:
         return (await self.used_at_many([(code, user)]))[0]
@@ -185,7 +186,7 @@ class RedisUsageStore:
         return [(start + i) % shards for i in range(shards)]
 
     async def _claim_idle(self, budgets: dict[int, int]) -> list[StreamEntry]:
-        pipe = self._redis.pipeline()
+        pipe = self._redis.pipeline(transaction=False)
         for shard, budget in budgets.items():
             stream = self.layout.stream(shard)
             pipe.xautoclaim(stream, LEDGER_GROUP, self.consumer, self._claim_idle_ms, "0-0", count=budget)
@@ -199,7 +200,7 @@ class RedisUsageStore:
         ]
 
     async def _read_new(self, budgets: dict[int, int]) -> dict[int, list[StreamEntry]]:
-        pipe = self._redis.pipeline()
+        pipe = self._redis.pipeline(transaction=False)
         for shard, budget in budgets.items():
             pipe.xreadgroup(LEDGER_GROUP, self.consumer, {self.layout.stream(shard): ">"}, count=budget)
         async with self._in_flight:
@@ -244,7 +245,7 @@ class RedisUsageStore:
         if not calls:
             return []
         for attempt in (1, 2):
-            pipe = self._redis.pipeline()
+            pipe = self._redis.pipeline(transaction=False)
             for name, key, args in calls:
                 pipe.execute_command("EVALSHA", self._scripts[name].sha, 1, key, *args)
             try:
