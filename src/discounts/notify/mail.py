@@ -19,7 +19,7 @@ import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.message import Message
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Protocol
@@ -35,7 +35,7 @@ MAX_SMTP_TIMEOUT = 30.0
 class Mailer(Protocol):
     """An open connection to wherever messages go."""
 
-    def send(self, message: EmailMessage) -> None: ...
+    def send(self, message: Message) -> None: ...
 
     def close(self) -> None: ...
 
@@ -92,7 +92,7 @@ class SMTPMailer:
         except (smtplib.SMTPException, OSError) as exc:
             raise MailTemporaryError(f"cannot reach the mail server {target.host}:{target.port}: {exc}") from exc
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         try:
             refused = self._smtp.send_message(message)
         except smtplib.SMTPRecipientsRefused as exc:
@@ -127,7 +127,7 @@ class MaildirMailer:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._box = mailbox.Maildir(path, create=True)
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         try:
             self._box.add(message)
         except OSError as exc:
@@ -172,7 +172,7 @@ class Connection:
         self._transport = transport
         self._mailer: Mailer | None = None
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: Message) -> None:
         if self._mailer is None:
             self._mailer = await asyncio.to_thread(self._transport._open)
         try:
