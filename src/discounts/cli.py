@@ -127,7 +127,8 @@ def worker(
     """Run a Celery worker: fan-outs, brand digests, the ledger copy."""
     from discounts.notify.tasks import celery_app
 
-    argv = ["worker", f"--concurrency={concurrency}", "--loglevel=INFO"]
+    # A node name of its own: two workers on one host must not share a remote-control queue.
+    argv = ["worker", f"--concurrency={concurrency}", "--loglevel=INFO", f"--hostname=discounts-{os.getpid()}@%h"]
     if beat:
         settings = get_settings()
         settings.ensure_data_dir()

@@ -58,6 +58,9 @@ def make_celery(settings: Settings) -> Celery:
         task_queues=(Queue(mail, routing_key=mail), Queue(control, routing_key=control)),
         task_default_queue=control,
         task_routes={SEND_CHUNK: {"queue": mail}, SEND_BRAND_DIGESTS: {"queue": mail}},
+        # Deployments (and test runs) sharing a broker neither see nor command each other's workers.
+        control_exchange=f"{settings.queue_prefix}.control",
+        event_exchange=f"{settings.queue_prefix}.events",
         timezone="UTC",
         enable_utc=True,
         beat_schedule=beat_schedule(settings),
