@@ -10,6 +10,7 @@ the keys is in ``redis_layout.py``; the reasoning is in ``docs/usage-store.md``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import uuid
@@ -36,6 +37,8 @@ from discounts.usage.redis_layout import (
 )
 from discounts.usage.redis_pipelining import AutoPipeline
 from discounts.usage.store import StreamEntry, Usage
+
+log = logging.getLogger(__name__)
 
 #: Usages per script call when restoring or looking up many: keeps each call short on the server.
 SCRIPT_BATCH = 200
@@ -95,7 +98,28 @@ class RedisUsageStore:
                     " changing the shard count would hide every stored usage"
                 )
             await self._create_groups()
+            await self._warn_about_config()
             self._ready = True
+
+    async def _warn_about_config(self) -> None:
+        """Settings that silently break the promises: eviction forgets usages, small listpacks cost memory."""
+        try:
+            config = await self._redis.config_get("*")
+        except ResponseError:  # managed Redis often forbids CONFIG
+            log.info("cannot read the Redis configuration; check maxmemory-policy is noeviction")
+            return
+        policy = config.get("maxmemory-policy", "noeviction")
+        if policy != "noeviction":
+            log.warning("Redis evicts keys (maxmemory-policy %s): an evicted bucket lets users redeem twice", policy)
+        entries = int(config.get("hash-max-listpack-entries") or self._capacity)
+        if entries < self._capacity:
+            log.warning(
+                "hash-max-listpack-entries is %d, below the bucket capacity %d: full buckets lose the compact"
+                " encoding (set DISCOUNTS_USAGE_BUCKET_CAPACITY to at most %d)",
+                entries,
+                self._capacity,
+                entries,
+            )
 
     async def _create_groups(self) -> None:
         pipe = self._redis.pipeline(transaction=False)
