@@ -1,11 +1,18 @@
-"""Upserts of the marketplace's brands and users; the marketplace is the source of truth."""
+"""Upserts of the marketplace's brands and users; the marketplace is the source of truth.
+
+Each upsert writes first (``INSERT … ON CONFLICT DO NOTHING``, then an UPDATE of the rows
+that were there): two requests for the same new id never collide on the primary key, and
+SQLite never has to turn a read transaction into a write one under a concurrent writer.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from discounts.directory.models import Brand, User
@@ -16,15 +23,27 @@ from discounts.errors import BrandNotFound, InvalidInput, UserNotFound
 BULK_BATCH = 1000
 
 
+#: A row to insert if its id is new, and the changes (with the id) to apply if it is not.
+Upsert = tuple[dict[str, Any], dict[str, Any]]
+
+
+async def _upsert(session: AsyncSession, model: type[Brand | User], rows: list[Upsert]) -> set[str]:
+    """Insert the new rows, update the others; returns the ids that were new."""
+    insert = (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert
+    statement = insert(model).on_conflict_do_nothing(index_elements=["id"]).returning(model.id)
+    created = set(await session.scalars(statement, [new for new, _ in rows]))
+    changes = [change for new, change in rows if new["id"] not in created]
+    for keys in {tuple(change) for change in changes}:  # one executemany per set of columns
+        await session.execute(update(model), [change for change in changes if tuple(change) == keys])
+    return created
+
+
 async def put_brand(session: AsyncSession, brand_id: str, data: BrandIn, now: datetime) -> tuple[Brand, bool]:
     """Create or replace a brand; True when it was created."""
-    brand = await session.get(Brand, brand_id)
-    created = brand is None
-    if brand is None:
-        brand = Brand(id=brand_id, created_at=now)
-        session.add(brand)
-    brand.name, brand.email, brand.updated_at = data.name, str(data.email), now
-    await session.flush()
+    change = {"id": brand_id, "name": data.name, "email": str(data.email), "updated_at": now}
+    created = bool(await _upsert(session, Brand, [(change | {"created_at": now}, change)]))
+    brand = await session.get(Brand, brand_id, populate_existing=True)
+    assert brand is not None
     return brand, created
 
 
@@ -35,16 +54,18 @@ async def get_brand(session: AsyncSession, brand_id: str) -> Brand:
     return brand
 
 
-async def put_user(session: AsyncSession, user_id: str, data: UserIn, now: datetime) -> tuple[User, bool]:
-    user = await session.get(User, user_id)
-    created = user is None
-    if user is None:
-        user = User(id=user_id, created_at=now, unsubscribed=False)
-        session.add(user)
-    user.email, user.group, user.updated_at = str(data.email), data.group, now
+def _user_row(user_id: str, data: UserIn, now: datetime) -> Upsert:
+    """An update changes ``unsubscribed`` only when given: the user's own click must not be undone by a sync."""
+    change: dict[str, Any] = {"id": user_id, "email": str(data.email), "group": data.group, "updated_at": now}
     if data.unsubscribed is not None:
-        user.unsubscribed = data.unsubscribed
-    await session.flush()
+        change["unsubscribed"] = data.unsubscribed
+    return {"unsubscribed": False, **change, "created_at": now}, change
+
+
+async def put_user(session: AsyncSession, user_id: str, data: UserIn, now: datetime) -> tuple[User, bool]:
+    created = bool(await _upsert(session, User, [_user_row(user_id, data, now)]))
+    user = await session.get(User, user_id, populate_existing=True)
+    assert user is not None
     return user, created
 
 
@@ -64,21 +85,8 @@ async def put_users(session: AsyncSession, users: Sequence[BulkUserIn], now: dat
         seen.add(user.id)
     created = 0
     for start in range(0, len(users), BULK_BATCH):
-        batch = users[start : start + BULK_BATCH]
-        existing = {
-            row.id: row for row in await session.scalars(select(User).where(User.id.in_([u.id for u in batch])))
-        }
-        for data in batch:
-            row = existing.get(data.id)
-            if row is None:
-                created += 1
-                row = User(id=data.id, created_at=now, unsubscribed=False)
-                session.add(row)
-            row.email, row.group, row.updated_at = str(data.email), data.group, now
-            if data.unsubscribed is not None:
-                row.unsubscribed = data.unsubscribed
-        await session.flush()
-        session.expunge_all()
+        rows = [_user_row(data.id, data, now) for data in users[start : start + BULK_BATCH]]
+        created += len(await _upsert(session, User, rows))
     return created, len(users) - created
 
 
