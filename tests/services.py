@@ -28,6 +28,25 @@ def missing(what: str, why: object) -> None:
     pytest.skip(message)
 
 
+#: Headless Chromium that reaches nowhere on its own (updates, sync, metrics): the browser tests' launch flags.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium() -> str:
+    """The system Chromium (``apt-get install chromium``) for Playwright; missing means skip, or fail in CI."""
+    path = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(path).exists():
+        missing("Chromium", f"{path} is not installed (apt-get install chromium)")
+    return path
+
+
 def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):

@@ -1,0 +1,113 @@
+"""The service's OpenAPI document matches API.md: its paths, its bodies, its error shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+#: Every operation API.md pins, as it writes the paths (with the trailing slash).
+PINNED = {
+    ("put", "/api/v1/brands/{brand_id}/"),
+    ("put", "/api/v1/users/{user_id}/"),
+    ("post", "/api/v1/users/"),
+    ("post", "/api/v1/discountcode/"),
+    ("get", "/api/v1/discountcode/{id}/"),
+    ("post", "/api/v1/discountcodeusage/"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+}
+REQUEST_BODIES = ["BrandIn", "UserIn", "BulkUserIn", "CodeIn", "RuleIn", "RedemptionIn", "CartItem"]
+
+
+@pytest.fixture
+async def document(client: httpx.AsyncClient) -> dict[str, Any]:
+    response = await client.get("/openapi.json")
+    assert response.status_code == 200
+    return response.json()  # type: ignore[no-any-return]
+
+
+def operations(document: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(method, path) for path, ops in document["paths"].items() for method in ops}
+
+
+def resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    if "$ref" in schema:
+        return document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]  # type: ignore[no-any-return]
+    return schema
+
+
+def types(schema: dict[str, Any]) -> set[str]:
+    """The JSON types a schema allows, through nested ``anyOf``."""
+    if "anyOf" in schema:
+        return set().union(*(types(option) for option in schema["anyOf"]))
+    return {schema["type"]}
+
+
+async def test_every_pinned_operation_is_documented(document: dict[str, Any]) -> None:
+    assert document["openapi"].startswith("3.")
+    assert operations(document) >= PINNED
+
+
+async def test_api_paths_have_the_trailing_slash(document: dict[str, Any]) -> None:
+    api_paths = [path for path in document["paths"] if path.startswith("/api/")]
+    assert api_paths
+    assert all(path.endswith("/") for path in api_paths), api_paths
+
+
+async def test_request_bodies_forbid_unknown_fields(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    for name in REQUEST_BODIES:
+        assert schemas[name]["additionalProperties"] is False, name
+
+
+async def test_money_is_a_string_out_and_a_string_or_number_in(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    out = schemas["RedemptionOut"]["properties"]
+    for field in ("amount", "discount_amount", "amount_to_pay"):
+        assert out[field]["type"] == "string", field
+        assert out[field]["pattern"] == r"^[0-9]+\.[0-9]{2}$"
+    assert set(schemas["RedemptionOut"]["required"]) >= {"code", "user", "used_at", "discount", "amount"}
+    assert types(schemas["RedemptionIn"]["properties"]["amount"]) == {"string", "number", "null"}
+    assert types(schemas["CartItem"]["properties"]["price"]) == {"string", "number"}
+
+
+async def test_code_body_matches_the_contract(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    code_in = schemas["CodeIn"]
+    assert set(code_in["required"]) == {"id", "rule", "validity"}
+    assert code_in["properties"]["id"]["pattern"] == "^[A-Za-z0-9_-]{3,64}$"
+    assert code_in["properties"]["validity"]["format"] == "date-time"
+    rule_options = code_in["properties"]["rule"]["anyOf"]
+    assert {"$ref": "#/components/schemas/RuleIn"} in rule_options
+    assert any(option.get("type") == "integer" for option in rule_options)
+    discount = schemas["RuleIn"]["properties"]["discount"]
+    assert (discount["type"], discount["exclusiveMinimum"], discount["exclusiveMaximum"]) == ("integer", 0, 100)
+    view = schemas["CodeView"]["properties"]
+    assert {"id", "hash", "rule", "validity", "created_at", "expired", "used"} <= view.keys()
+    assert view["validity"]["format"] == "date-time"
+
+
+async def test_errors_are_documented_as_problem_details(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas
+    assert set(schemas["Problem"]["required"]) == {"type", "title", "status", "detail", "code"}
+    usage = document["paths"]["/api/v1/discountcodeusage/"]["post"]["responses"]
+    assert {"201", "401", "403", "404", "409", "410", "415", "422", "429"} <= usage.keys()
+    for status, response in usage.items():
+        if status.startswith(("4", "5")):
+            content = response["content"]
+            assert list(content) == ["application/problem+json"], status
+            assert resolve(document, content["application/problem+json"]["schema"]) is schemas["Problem"]
+    assert "409" in document["paths"]["/api/v1/discountcode/"]["post"]["responses"]
+    assert "404" in document["paths"]["/api/v1/discountcode/{id}/"]["get"]["responses"]
+
+
+async def test_bearer_security_is_declared(document: dict[str, Any]) -> None:
+    schemes = document["components"]["securitySchemes"]
+    assert any(scheme == {**scheme, "type": "http", "scheme": "bearer"} for scheme in schemes.values())
+    for method, path in PINNED:
+        if path.startswith("/api/"):
+            assert document["paths"][path][method]["security"], (method, path)
