@@ -87,10 +87,13 @@ class MessageRenderer:
         message["From"] = self._sender
         message["To"] = to
         subject = " ".join(self._env.get_template(f"{template}.subject.txt").render(**context).split())
-        message["Subject"] = Header(subject, "utf-8") if not subject.isascii() else subject
+        message["Subject"] = subject if subject.isascii() else Header(subject, "utf-8").encode()
         message["Message-ID"] = f"<{message_id}@{self._domain}>"
-        message.attach(MIMEText(self._env.get_template(f"{template}.txt").render(**context), "plain", UTF8_QP))
-        message.attach(MIMEText(self._env.get_template(f"{template}.html").render(**context), "html", UTF8_QP))
+        # MIMEText takes a Charset instance (documented); typeshed only knows the str form.
+        text = self._env.get_template(f"{template}.txt").render(**context)
+        message.attach(MIMEText(text, "plain", UTF8_QP))  # type: ignore[arg-type]
+        html = self._env.get_template(f"{template}.html").render(**context)
+        message.attach(MIMEText(html, "html", UTF8_QP))  # type: ignore[arg-type]
         return message
 
     def announcement(self, code: CodeFacts, recipient: Recipient, now: datetime) -> Message:
