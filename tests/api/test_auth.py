@@ -41,7 +41,9 @@ async def test_every_protected_operation_needs_a_token(app: FastAPI, client: htt
     ]
     assert len(protected) >= 7
     for method, path in protected:
-        assert_unauthenticated(await client.request(method, path, json={}), (method, path))
+        response = await client.request(method, path, json={})
+        assert_unauthenticated(response, (method, path))
+        assert response.headers["www-authenticate"] == "Bearer"  # RFC 6750: no error code without credentials
 
 
 BAD_TOKENS: dict[str, Callable[[], str]] = {
@@ -61,7 +63,9 @@ BAD_TOKENS: dict[str, Callable[[], str]] = {
 
 async def test_bad_tokens_are_401(client: httpx.AsyncClient) -> None:
     for kind, token in BAD_TOKENS.items():
-        assert_unauthenticated(await client.get("/api/v1/discountcode/ABC/", headers=bearer(token())), kind)
+        response = await client.get("/api/v1/discountcode/ABC/", headers=bearer(token()))
+        assert_unauthenticated(response, kind)
+        assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"', kind
 
 
 async def test_other_schemes_are_401(client: httpx.AsyncClient) -> None:

@@ -106,7 +106,9 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DiscountsError)
     headers = {}
     if isinstance(exc, Unauthenticated):
-        headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+        # RFC 6750 §3: no error code when the request carried no credentials at all.
+        sent = "authorization" in request.headers
+        headers["WWW-Authenticate"] = 'Bearer error="invalid_token"' if sent else "Bearer"
     if isinstance(exc, RateLimited):
         headers["Retry-After"] = str(exc.retry_after)
     errors = exc.errors if isinstance(exc, InvalidInput) else None
