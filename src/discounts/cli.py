@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import ctypes
+import ctypes.util
 import functools
 import os
 import signal
@@ -88,6 +90,20 @@ def serve(
             supervisor.stop()
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to SIGTERM the worker when ``serve`` goes away, however it goes.
+
+    uvicorn re-raises SIGTERM after its graceful shutdown, which ends ``serve`` before any
+    ``finally`` runs; without this the worker would be left running, orphaned.
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+PR_SET_PDEATHSIG = 1
+
+
 class WorkerSupervisor:
     """Keeps the background worker running beside the API; restarts it if it dies."""
 
@@ -102,7 +118,7 @@ class WorkerSupervisor:
 
     def _run(self) -> None:
         while not self._stopping.is_set():
-            self._proc = subprocess.Popen(self._argv)
+            self._proc = subprocess.Popen(self._argv, preexec_fn=_die_with_parent)
             code = self._proc.wait()
             if not self._stopping.is_set():
                 typer.echo(f"background worker exited ({code}); restarting", err=True)

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -21,6 +22,7 @@ class Server:
     def __init__(self, env: dict[str, str], *args: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.leftovers = False
         self.log = Path(env["DISCOUNTS_DATA_DIR"]).parent / f"serve-{self.port}.log"
         argv = [sys.executable, "-m", "discounts", "serve", "--port", str(self.port), *args]
         with self.log.open("wb") as log:
@@ -33,17 +35,31 @@ class Server:
             raise
 
     def stop(self) -> str:
-        """Stop the server and every process it started; returns what they logged."""
+        """SIGTERM ``serve`` alone, as an init system would; returns what it logged.
+
+        Whatever of its process group outlives it is killed and counted in ``leftovers``.
+        """
         if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.terminate()
             try:
-                self.proc.wait(timeout=20)
+                self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.kill()
                 self.proc.wait()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and self._group_alive():
+            time.sleep(0.2)
+        self.leftovers = self._group_alive()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
         return self.log.read_text(errors="replace")
+
+    def _group_alive(self) -> bool:
+        try:
+            os.killpg(self.proc.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
 
 
 def cli_env(data_dir: Path, database_url: str | None = None, **extra: str) -> dict[str, str]:

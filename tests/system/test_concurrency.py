@@ -50,3 +50,4 @@ async def test_one_201_among_200_concurrent_redemptions(tmp_path: Path, database
     finally:
         log = server.stop()
     assert "Traceback" not in log, log
+    assert not server.leftovers, "API processes outlived `discounts serve`"

@@ -89,3 +89,4 @@ async def test_the_tour_on_the_embedded_default(tmp_path: Path) -> None:
     finally:
         log = server.stop()
     assert "Traceback" not in log, log
+    assert not server.leftovers, "the background worker outlived `discounts serve`"
