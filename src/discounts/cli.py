@@ -65,7 +65,9 @@ def serve(
     settings.ensure_data_dir()
     upgrade_sync(settings.resolved_database_url)
     settings.hs256_secret()  # create the key once, before several processes race for it
-    if workers > 1:
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # API processes and the background worker count into shared files, so /metrics
+        # shows them all (e-mails sent, usages copied) however many processes there are.
         metrics_dir = settings.data_dir.resolve() / "metrics"
         metrics_dir.mkdir(exist_ok=True)
         for stale in metrics_dir.glob("*.db"):

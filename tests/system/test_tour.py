@@ -83,6 +83,10 @@ async def test_the_tour_on_the_embedded_default(tmp_path: Path) -> None:
             assert r.json()["sent"] == 1
         async with httpx.AsyncClient(base_url=server.url) as http:
             assert (await http.get("/readyz")).status_code == 200
+            metrics = (await http.get("/metrics")).text
+            # Counted in the worker process, shown by the API process.
+            assert 'discounts_emails_total{kind="announcement",outcome="sent"} 1.0' in metrics, metrics
+            assert "discounts_ledger_copied_total 1.0" in metrics, metrics
             docs = await http.get("/docs")
             assert docs.status_code == 200
             assert "/docs/static/swagger-ui-bundle.js" in docs.text
