@@ -90,7 +90,9 @@ class Backend:
             await client.flushall()
             await client.aclose()
         else:
-            await asyncio.to_thread(Path(self.url.removeprefix("sqlite:///")).unlink)
+            path = self.url.removeprefix("sqlite:///")
+            for suffix in ("", "-wal", "-shm"):
+                await asyncio.to_thread(Path(path + suffix).unlink, missing_ok=True)
         return self.open()
 
 
