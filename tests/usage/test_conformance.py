@@ -46,6 +46,17 @@ async def test_a_user_may_use_each_code_once(store: UsageStore) -> None:
     assert (await store.count("SPRING"), await store.count("SUMMER")) == (1, 1)
 
 
+async def test_pending_fills_the_limit_however_unevenly_the_usages_spread(store: UsageStore) -> None:
+    for n in range(11):
+        assert await store.record(usage(f"u-{n}"), expires_at=EXPIRES)
+
+    first = await store.pending(9)
+    assert len(first) == 9
+    await store.acknowledge([entry.id for entry in first])
+    rest = await store.pending(9)
+    assert sorted(entry.usage.user for entry in first + rest) == sorted(f"u-{n}" for n in range(11))
+
+
 async def test_usages_of_an_expired_code_are_dropped(
     store: UsageStore, sessions: async_sessionmaker[AsyncSession]
 ) -> None:

@@ -42,9 +42,9 @@ log = logging.getLogger(__name__)
 
 #: Usages per script call when restoring or looking up many: keeps each call short on the server.
 SCRIPT_BATCH = 200
-T = TypeVar("T")
 #: Entry ids per XACK/XDEL call (Lua's unpack has a stack limit).
 ACK_BATCH = 1000
+T = TypeVar("T")
 
 
 def _script(name: str) -> str:
@@ -198,7 +198,8 @@ class RedisUsageStore:
         while remaining > 0 and order:
             budgets = _spread(remaining, order)
             fresh = await self._read_new(budgets)
-            order = [shard for shard in order if len(fresh.get(shard, ())) == budgets.get(shard, 0) > 0]
+            # A shard that returned less than asked is empty for now; one not asked this round stays.
+            order = [shard for shard in order if shard not in budgets or len(fresh[shard]) == budgets[shard]]
             taken += [entry for entries in fresh.values() for entry in entries]
             remaining = limit - len(taken)
         return taken
