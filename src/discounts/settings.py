@@ -21,6 +21,14 @@ log = logging.getLogger(__name__)
 KNOWN_DEFAULT_SECRETS = frozenset({"changethis", "changeme", "secret", "your-secret-key"})
 
 
+#: Plain URL schemes people paste, and the async drivers the service runs them with.
+ASYNC_DRIVERS = {
+    "postgres://": "postgresql+asyncpg://",
+    "postgresql://": "postgresql+asyncpg://",
+    "sqlite://": "sqlite+aiosqlite://",
+}
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DISCOUNTS_", extra="ignore")
 
@@ -72,7 +80,13 @@ class Settings(BaseSettings):
 
     @property
     def resolved_database_url(self) -> str:
-        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'discounts.sqlite3'}"
+        """The database URL with its async driver (``postgresql://`` → asyncpg, ``sqlite://`` → aiosqlite)."""
+        if not self.database_url:
+            return f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'discounts.sqlite3'}"
+        for plain, driver in ASYNC_DRIVERS.items():
+            if self.database_url.startswith(plain):
+                return driver + self.database_url.removeprefix(plain)
+        return self.database_url
 
     @property
     def resolved_usage_store_url(self) -> str:
