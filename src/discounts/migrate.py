@@ -7,11 +7,14 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from discounts.db import make_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+#: An arbitrary constant naming the advisory lock that serialises migrations on PostgreSQL.
+MIGRATION_LOCK = 0x6469_7363
 
 
 def alembic_config(url: str) -> Config:
@@ -31,6 +34,10 @@ async def upgrade(url: str, revision: str = "head") -> None:
 
 
 def _upgrade(connection: Connection, url: str, revision: str) -> None:
+    if connection.dialect.name == "postgresql":
+        # Several machines may start `serve` at once: the first migrates, the others wait and
+        # then find nothing to do. The lock is released when this transaction ends.
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
     config = alembic_config(url)
     config.attributes["connection"] = connection
     command.upgrade(config, revision)

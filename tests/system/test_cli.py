@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import jwt
 import pytest
 
-from tests.conftest import SECRET
+from tests.conftest import SECRET, _create_database, _drop_database, run_in_thread
 from tests.system.conftest import cli_env, run_cli
 
 
@@ -78,3 +82,26 @@ def test_users_import_reports_the_bad_line_and_imports_nothing(tmp_path: Path, e
     assert "email" in result.stderr
     check = run_cli("users", "import", str(tmp_path / "missing.csv"), env=env)
     assert check.returncode != 0
+
+
+@pytest.fixture
+def empty_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """A database with no schema at all, of the same kind as ``database_url``."""
+    if database_url.startswith("sqlite"):
+        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.sqlite3'}"
+        return
+    name = f"discounts_empty_{uuid.uuid4().hex[:12]}"
+    run_in_thread(_create_database(name))
+    yield database_url.rsplit("/", 1)[0] + f"/{name}"
+    run_in_thread(_drop_database(name))
+
+
+def test_concurrent_migrations_leave_one_schema(tmp_path: Path, empty_database_url: str) -> None:
+    """Several machines starting at once on an empty database: every `migrate` succeeds."""
+    env = cli_env(tmp_path / "data", empty_database_url)
+    argv = [sys.executable, "-m", "discounts", "migrate"]
+    procs = [subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(3)]
+    results = [(p.wait(timeout=120), p.stderr.read().decode() if p.stderr else "") for p in procs]
+    assert [code for code, _ in results] == [0, 0, 0], results
+    added = run_cli("brands", "add", "acme", "--name", "Acme", "--email", "promo@acme.example", env=env)
+    assert added.returncode == 0, added.stderr
