@@ -17,9 +17,12 @@ from discounts.notify.models import Fanout
 from discounts.notify.unsubscribe import UnsubscribeTokens
 from discounts.settings import Settings
 from tests.conftest import Api, FakeClock
-from tests.notify.conftest import run_fanout
+from tests.notify.conftest import add_brand, add_users, new_code, run_fanout, user_rows
 from tests.notify.sink import SMTPSink
 from tests.services import free_port
+
+#: For the tests about HTTP, tokens, templates and transports: the database is not their subject.
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 async def setup_users(api: Api, count: int) -> None:
@@ -55,6 +58,7 @@ async def test_progress_goes_from_queued_to_done_for_the_owning_brand_only(
     assert (unknown.status_code, unknown.json()["code"]) == (404, "code_not_found")
 
 
+@SQLITE_ONLY
 @pytest.mark.parametrize("broker_url", [f"amqp://guest:guest@127.0.0.1:{free_port()}//"])
 async def test_creating_a_code_answers_while_the_broker_is_down(
     api: Api, sessions: async_sessionmaker[AsyncSession], smtp_sink: SMTPSink
@@ -108,6 +112,7 @@ async def test_unsubscribe_end_to_end_from_the_link_in_the_mail(
     assert (progress.json()["sent"], progress.json()["skipped"]) == (2, 1)
 
 
+@SQLITE_ONLY
 async def test_bad_unsubscribe_tokens_are_refused_and_tokens_do_not_cross_over(
     api: Api, client: httpx.AsyncClient, settings: Settings
 ) -> None:
@@ -131,6 +136,7 @@ async def test_bad_unsubscribe_tokens_are_refused_and_tokens_do_not_cross_over(
     assert (gone.status_code, gone.json()["code"]) == (404, "user_not_found")
 
 
+@SQLITE_ONLY
 async def test_templates_can_be_replaced_one_file_at_a_time(
     settings: Settings,
     sessions: async_sessionmaker[AsyncSession],
@@ -138,8 +144,6 @@ async def test_templates_can_be_replaced_one_file_at_a_time(
     smtp_sink: SMTPSink,
     tmp_path: Path,
 ) -> None:
-    from tests.notify.conftest import add_brand, add_users, new_code, user_rows
-
     override = tmp_path / "templates"
     override.mkdir()
     (override / "code_announcement.subject.txt").write_text("Psst, {{ recipient.id }}: {{ code.code }}\n")
@@ -154,11 +158,10 @@ async def test_templates_can_be_replaced_one_file_at_a_time(
     assert "Enter it at checkout" in message.get_body(("plain",)).get_content()  # the packaged body still
 
 
+@SQLITE_ONLY
 async def test_without_smtp_the_mail_goes_to_a_maildir_in_the_data_dir(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], clock: FakeClock
 ) -> None:
-    from tests.notify.conftest import add_brand, add_users, new_code, user_rows
-
     embedded = settings.model_copy(update={"smtp_url": None})
     await add_brand(sessions)
     await add_users(sessions, user_rows(3))
@@ -172,6 +175,7 @@ async def test_without_smtp_the_mail_goes_to_a_maildir_in_the_data_dir(
     assert UnsubscribeTokens(embedded).user_id(token).startswith("u000000")
 
 
+@SQLITE_ONLY
 async def test_the_app_serves_the_progress_route_in_its_openapi(app: FastAPI) -> None:
     paths = app.openapi()["paths"]
     assert "/api/v1/discountcode/{id}/notifications/" in paths

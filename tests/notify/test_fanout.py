@@ -5,16 +5,19 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from discounts.db import unit_of_work
+from discounts.db import make_sessionmaker, unit_of_work
 from discounts.directory.models import User
 from discounts.errors import MailTemporaryError
-from discounts.notify.chunks import ChunkOutcome, send_chunk
+from discounts.notify.chunks import FLUSH_SECONDS, ChunkOutcome, send_chunk
 from discounts.notify.context import Notifier
 from discounts.notify.fanout import cut, plan_fanout, sweep
+from discounts.notify.mail import Connection
+from discounts.notify.messages import Email
 from discounts.notify.models import Delivery, Fanout, FanoutChunk
+from discounts.settings import Settings
 from tests.conftest import FakeClock
 from tests.notify.conftest import add_brand, add_users, new_code, run_fanout, user_rows
 from tests.notify.sink import SMTPSink
@@ -126,6 +129,10 @@ async def test_a_temporary_failure_releases_the_chunk_and_the_retry_sends_only_t
     [row] = await chunk_rows(sessions, code)
     assert (row.status, row.sent, row.lease_until) == ("sending", 6, None)  # released: the retry need not wait
 
+    assert (await sweep(notifier, clock())).chunks == []  # Celery's retry comes first
+    clock.advance(seconds=notifier.settings.fanout_lease_seconds + 1)
+    assert (await sweep(notifier, clock())).chunks == [chunk]  # in case its retries ran out
+
     assert (await send_chunk(notifier, chunk, clock)).outcome is ChunkOutcome.done
     assert smtp_sink.per_recipient() == {f"u{n:07d}@example.com": 1 for n in range(10)}
     assert smtp_sink.rcpt_attempts["u0000006@example.com"] == 2
@@ -209,3 +216,92 @@ async def test_an_empty_audience_is_done_at_once(
     fanout = await fanout_row(sessions, code)
     assert (fanout.status, fanout.total) == ("done", 0)
     assert smtp_sink.count() == 0
+
+
+async def test_progress_is_written_while_sending_and_a_taken_lease_stops_the_sender(
+    notifier: Notifier,
+    sessions: async_sessionmaker[AsyncSession],
+    smtp_sink: SMTPSink,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Counters and lease ride along with a message's row once per FLUSH_SECONDS, not with every message.
+
+    A worker that stalls past its lease finds, at the very next row, that another one took
+    the chunk: it stops there, having sent nothing after the stall.
+    """
+    await add_brand(sessions)
+    await add_users(sessions, user_rows(20))
+    code = await new_code(sessions, clock)
+    [chunk] = await plan_fanout(notifier, code, clock())
+    progress: list[int] = []
+    send = Connection.send
+
+    async def send_and_look(connection: Connection, email: Email) -> None:
+        await send(connection, email)
+        clock.advance(seconds=FLUSH_SECONDS / 2)  # a flush every second message
+        async with sessions() as session:
+            progress.append((await session.get_one(FanoutChunk, chunk)).sent)
+        if len(progress) == 5:  # the worker stalls past its lease; another one takes the chunk over
+            clock.advance(seconds=notifier.settings.fanout_lease_seconds + 1)
+            async with unit_of_work(sessions) as uow:
+                taken = {"lease_owner": "other", "lease_until": clock() + notifier.lease}
+                await uow.session.execute(update(FanoutChunk).where(FanoutChunk.id == chunk).values(**taken))
+
+    monkeypatch.setattr(Connection, "send", send_and_look)
+    assert (await send_chunk(notifier, chunk, clock)).outcome is ChunkOutcome.lease_lost
+
+    assert progress == [0, 0, 2, 2, 4]  # as seen right after each message left, before its row
+    assert smtp_sink.count() == 5
+    async with sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Delivery)) == 5  # the fifth row, too
+        row = await session.get_one(FanoutChunk, chunk)
+    assert (row.lease_owner, row.status) == ("other", "sending")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_an_internationalized_address_goes_out_only_over_smtputf8(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], smtp_sink: SMTPSink, clock: FakeClock
+) -> None:
+    """RFC 6531: a server without SMTPUTF8 can never take the address, so it is refused for good, not retried."""
+    await add_brand(sessions)
+    await add_users(sessions, [*user_rows(1), {**user_rows(1, "j")[0], "email": "jörg@exämple.com"}])
+    first = await new_code(sessions, clock, "FIRST")
+    await run_fanout(Notifier.build(settings, sessions), first, clock)  # aiosmtpd offers SMTPUTF8 by default
+    received = dict(smtp_sink.raw)
+    assert set(received) == {"u0000000@example.com", "jörg@exämple.com"}
+    assert "To: jörg@exämple.com\r\n".encode() in received["jörg@exämple.com"]
+
+    ascii_only = SMTPSink(enable_SMTPUTF8=False).start()
+    try:
+        second = await new_code(sessions, clock, "SECOND")
+        without = settings.model_copy(update={"smtp_url": ascii_only.url})
+        await run_fanout(Notifier.build(without, sessions), second, clock)
+        assert ascii_only.per_recipient() == {"u0000000@example.com": 1}
+    finally:
+        ascii_only.stop()
+    async with sessions() as session:
+        refused = await session.get_one(Delivery, (second, "j0000000"))
+    assert refused.status == "failed"
+    assert "internationalized" in (refused.error or "")
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_the_chunks_asynchronous_commits_stay_on_its_own_connection(
+    settings: Settings, clock: FakeClock, smtp_sink: SMTPSink
+) -> None:
+    """Its connection commits without waiting for the WAL flush, then is closed, never pooled:
+    nothing else (a lease, a ledger copy) may ever commit that way."""
+    engine = create_async_engine(settings.resolved_database_url, pool_size=2, max_overflow=0)
+    sessions = make_sessionmaker(engine)
+    try:
+        await add_brand(sessions)
+        await add_users(sessions, user_rows(50))
+        code = await new_code(sessions, clock)
+        assert await run_fanout(Notifier.build(settings, sessions), code, clock) == 2
+        async with engine.connect() as one, engine.connect() as two:  # every connection the pool can give
+            seen = [await connection.scalar(text("SHOW synchronous_commit")) for connection in (one, two)]
+    finally:
+        await engine.dispose()
+    assert seen == ["on", "on"]
+    assert smtp_sink.count() == 50

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -16,17 +15,7 @@ from discounts.db import unit_of_work
 from discounts.directory.models import User
 from discounts.notify.unsubscribe import UnsubscribeTokens
 from discounts.settings import Settings
-from tests.services import free_port, missing, wait_for_port
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.services import CHROMIUM_ARGS, chromium, free_port, wait_for_port
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -52,15 +41,14 @@ async def test_the_page_unsubscribes_with_one_click_and_loads_nothing_external(
 ) -> None:
     from playwright.async_api import async_playwright
 
-    if shutil.which("chromium") is None:
-        missing("chromium", "not installed (apt-get install chromium)")
+    executable = chromium()
     now = datetime.now(UTC)
     async with unit_of_work(sessions) as uow:
         uow.session.add(User(id="ann", email="ann@example.com", unsubscribed=False, created_at=now, updated_at=now))
     link = f"{server}/api/v1/unsubscribe/?token={UnsubscribeTokens(settings).mint('ann')}"
 
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:
             page = await browser.new_page()
             requested: list[str] = []

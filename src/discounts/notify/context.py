@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from discounts.notify.mail import MailTransport
 from discounts.notify.messages import MessageRenderer
@@ -25,6 +25,13 @@ class Notifier:
         transport = MailTransport(settings)
         renderer = MessageRenderer(settings, UnsubscribeTokens(settings), transport.sender_domain)
         return cls(settings=settings, sessions=sessions, transport=transport, renderer=renderer)
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The engine behind ``sessions``: a chunk holds one of its connections for all its messages."""
+        engine = self.sessions.kw["bind"]
+        assert isinstance(engine, AsyncEngine), engine
+        return engine
 
     @property
     def lease(self) -> timedelta:

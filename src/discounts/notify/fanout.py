@@ -152,7 +152,9 @@ async def sweep(notifier: Notifier, now: datetime) -> Sweep:
 
     - a fan-out still ``queued`` after a sweep interval (the request's enqueue failed);
     - a fan-out being planned that no planner touched for a lease (its planner died);
-    - a chunk ``queued`` for longer than a lease, or ``sending`` with an expired lease.
+    - a chunk ``queued`` for longer than a lease, or ``sending`` with an expired lease;
+    - a chunk released after a temporary mail failure and left alone for a lease (its
+      Celery retries may be spent).
     Each one found is stamped, so the next sweep does not enqueue it again at once.
     """
     interval = timedelta(seconds=notifier.settings.fanout_sweep_seconds)
@@ -174,6 +176,12 @@ async def sweep(notifier: Notifier, now: datetime) -> Sweep:
                     FanoutChunk.status == "sending",
                     FanoutChunk.lease_until < now,
                     FanoutChunk.updated_at < now - interval,
+                ),
+                # Released after a temporary mail failure: Celery retries it, until its retries run out.
+                and_(
+                    FanoutChunk.status == "sending",
+                    FanoutChunk.lease_until.is_(None),
+                    FanoutChunk.updated_at < now - lease,
                 ),
             )
         )

@@ -19,13 +19,13 @@ import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from email.message import Message
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from discounts.errors import MailRejected, MailTemporaryError
+from discounts.notify.messages import Email
 from discounts.settings import Settings
 
 #: The longest a chunk waits for the mail server before treating it as unavailable.
@@ -35,7 +35,7 @@ MAX_SMTP_TIMEOUT = 30.0
 class Mailer(Protocol):
     """An open connection to wherever messages go."""
 
-    def send(self, message: Message) -> None: ...
+    def send(self, email: Email) -> None: ...
 
     def close(self) -> None: ...
 
@@ -74,7 +74,8 @@ class SMTPTarget:
 class SMTPMailer:
     """One SMTP session; ``send`` classifies every refusal as temporary or permanent."""
 
-    def __init__(self, target: SMTPTarget, timeout: float) -> None:
+    def __init__(self, target: SMTPTarget, timeout: float, sender: str) -> None:
+        self._sender = sender
         try:
             if target.implicit_tls:
                 self._smtp: smtplib.SMTP = smtplib.SMTP_SSL(
@@ -92,9 +93,13 @@ class SMTPMailer:
         except (smtplib.SMTPException, OSError) as exc:
             raise MailTemporaryError(f"cannot reach the mail server {target.host}:{target.port}: {exc}") from exc
 
-    def send(self, message: Message) -> None:
+    def send(self, email: Email) -> None:
+        # An internationalized address needs SMTPUTF8 (RFC 6531); a server without it never takes it.
+        options = () if email.to.isascii() else ("SMTPUTF8",)
         try:
-            refused = self._smtp.send_message(message)
+            refused = self._smtp.sendmail(self._sender, [email.to], email.data, mail_options=options)
+        except smtplib.SMTPNotSupportedError as exc:
+            raise MailRejected(f"the mail server does not take internationalized addresses: {exc}") from exc
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = next(iter(exc.recipients.values()))
             raise _by_code(code, f"recipient refused: {code} {reply!r}") from exc
@@ -127,9 +132,9 @@ class MaildirMailer:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._box = mailbox.Maildir(path, create=True)
 
-    def send(self, message: Message) -> None:
+    def send(self, email: Email) -> None:
         try:
-            self._box.add(message)
+            self._box.add(email.data.replace(b"\r\n", b"\n"))  # Maildir files end lines with LF
         except OSError as exc:
             raise MailTemporaryError(f"cannot write to the maildir: {exc}") from exc
 
@@ -155,7 +160,7 @@ class MailTransport:
     def _open(self) -> Mailer:
         if self._target is None:
             return MaildirMailer(self._maildir)
-        return SMTPMailer(self._target, self._timeout)
+        return SMTPMailer(self._target, self._timeout, parseaddr(self.sender)[1])
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[Connection]:
@@ -172,11 +177,11 @@ class Connection:
         self._transport = transport
         self._mailer: Mailer | None = None
 
-    async def send(self, message: Message) -> None:
+    async def send(self, email: Email) -> None:
         if self._mailer is None:
             self._mailer = await asyncio.to_thread(self._transport._open)
         try:
-            await asyncio.to_thread(self._mailer.send, message)
+            await asyncio.to_thread(self._mailer.send, email)
         except MailTemporaryError:
             # The session may be half-broken; the next message (or retry) starts a fresh one.
             await self.close()

@@ -2,33 +2,50 @@
 
 Templates are looked up in ``DISCOUNTS_TEMPLATES_DIR`` first and in the package second,
 so an operator overrides one file without copying the rest. Each e-mail has a plain-text
-and an HTML part (multipart/alternative), and a Message-ID derived from what it is about:
-a message sent again after a crash carries the same id, so mail clients can fold the two.
-Messages are built with the ``email.mime`` classes: the ``EmailMessage`` header registry
-costs five times as much per message, which a million-user fan-out notices.
+and an HTML part (multipart/alternative, UTF-8 quoted-printable), and a Message-ID derived
+from what it is about: a message sent again after a crash carries the same id, so mail
+clients can fold the two.
+
+Messages are assembled as bytes here rather than built with ``email.mime`` and flattened
+by ``smtplib``: that object model cost 0.8 ms a message, five times the rendering of the
+three templates, which a million-user fan-out notices. The structure is fixed and small:
+headers, then the two parts, each quoted-printable (``binascii``, in C). A quoted-printable
+body never holds ``=_`` (a ``=`` there starts ``=XX`` or a soft line break), so a boundary
+that starts with ``=_`` cannot occur in a part.
+
+Every message is rendered in full, per recipient: templates may use ``recipient`` in any
+way. What a chunk can share it does: the templates are looked up once per chunk
+(``announcements``), which also skips Jinja's check of the files for changes per message.
 """
 
 from __future__ import annotations
 
+import binascii
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email.charset import QP, Charset
 from email.header import Header
-from email.message import Message
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr, parseaddr
-from typing import Any
+from typing import Any, NamedTuple
 
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    PackageLoader,
+    StrictUndefined,
+    Template,
+    select_autoescape,
+)
 
 from discounts.fields import format_time
 from discounts.money import format_money
 from discounts.notify.unsubscribe import UnsubscribeTokens
 from discounts.settings import Settings
 from discounts.usage.models import DiscountUsage
+
+CRLF = "\r\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,13 +66,37 @@ class Recipient:
     email: str
 
 
-#: UTF-8 bodies as quoted-printable: readable in the raw message, safe on any relay.
-UTF8_QP = Charset("utf-8")
-UTF8_QP.body_encoding = QP
+@dataclass(frozen=True, slots=True)
+class Email:
+    """A message ready for the wire: its envelope recipient and its bytes (CRLF line ends)."""
+
+    to: str
+    data: bytes
+
+
+class Templates(NamedTuple):
+    subject: Template
+    text: Template
+    html: Template
 
 
 def human_time(value: datetime) -> str:
     return f"{format_time(value)[:16].replace('T', ' ')} UTC"
+
+
+def _subject(text: str) -> str:
+    """Folded at 78 columns; non-ASCII as RFC 2047 encoded words."""
+    if text.isascii() and len(text) <= 68:  # fits on the line after "Subject: ": nothing to do
+        return text
+    return Header(text, "us-ascii" if text.isascii() else "utf-8", header_name="Subject").encode(linesep=CRLF)
+
+
+def _text_part(subtype: str, body: str) -> str:
+    encoded = binascii.b2a_qp(body.replace("\r\n", "\n").encode(), istext=True).decode("ascii")
+    return (
+        f'Content-Type: text/{subtype}; charset="utf-8"{CRLF}Content-Transfer-Encoding: quoted-printable{CRLF}{CRLF}'
+        + encoded.replace("\n", CRLF)
+    )
 
 
 class MessageRenderer:
@@ -82,37 +123,54 @@ class MessageRenderer:
     def page(self, name: str, **context: Any) -> str:
         return self._env.get_template(name).render(**context)
 
-    def _message(self, template: str, to: str, message_id: str, context: dict[str, Any]) -> Message:
-        message = MIMEMultipart("alternative")
-        message["From"] = self._sender
-        message["To"] = to
-        subject = " ".join(self._env.get_template(f"{template}.subject.txt").render(**context).split())
-        message["Subject"] = subject if subject.isascii() else Header(subject, "utf-8").encode()
-        message["Message-ID"] = f"<{message_id}@{self._domain}>"
-        # MIMEText takes a Charset instance (documented); typeshed only knows the str form.
-        text = self._env.get_template(f"{template}.txt").render(**context)
-        message.attach(MIMEText(text, "plain", UTF8_QP))  # type: ignore[arg-type]
-        html = self._env.get_template(f"{template}.html").render(**context)
-        message.attach(MIMEText(html, "html", UTF8_QP))  # type: ignore[arg-type]
-        return message
+    def _templates(self, name: str) -> Templates:
+        subject, text, html = (self._env.get_template(f"{name}.{kind}") for kind in ("subject.txt", "txt", "html"))
+        return Templates(subject, text, html)
 
-    def announcement(self, code: CodeFacts, recipient: Recipient, now: datetime) -> Message:
-        unsubscribe_url = self._tokens.url(recipient.id)
-        user_tag = hashlib.sha256(recipient.id.encode()).hexdigest()[:24]
-        context = {"code": code, "recipient": recipient, "unsubscribe_url": unsubscribe_url}
-        message = self._message("code_announcement", recipient.email, f"code.{code.code_hash[:24]}.{user_tag}", context)
-        message["Date"] = format_datetime(now)
-        message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
-        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        message["Precedence"] = "bulk"
-        return message
+    def _email(
+        self, templates: Templates, to: str, message_id: str, headers: dict[str, str], context: dict[str, Any]
+    ) -> Email:
+        subject = " ".join(templates.subject.render(**context).split())
+        text = templates.text.render(**context)
+        html = templates.html.render(**context)
+        boundary = f"=_{message_id}"
+        head = {
+            "From": self._sender,
+            "To": to,
+            "Subject": _subject(subject),
+            "Message-ID": f"<{message_id}@{self._domain}>",
+            **headers,
+            "MIME-Version": "1.0",
+            "Content-Type": f'multipart/alternative; boundary="{boundary}"',
+        }
+        lines = [f"{name}: {value}" for name, value in head.items()]
+        lines += ["", f"--{boundary}", _text_part("plain", text), f"--{boundary}", _text_part("html", html)]
+        lines += [f"--{boundary}--", ""]
+        return Email(to=to, data=CRLF.join(lines).encode())
+
+    def announcements(self, code: CodeFacts) -> Callable[[Recipient, datetime], Email]:
+        """The announcement of ``code`` to one recipient, for a chunk (the templates are looked up now)."""
+        templates = self._templates("code_announcement")
+
+        def announcement(recipient: Recipient, now: datetime) -> Email:
+            unsubscribe_url = self._tokens.url(recipient.id)
+            user_tag = hashlib.sha256(recipient.id.encode()).hexdigest()[:24]
+            headers = {
+                "Date": format_datetime(now),
+                "List-Unsubscribe": f"<{unsubscribe_url}>",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                "Precedence": "bulk",
+            }
+            context = {"code": code, "recipient": recipient, "unsubscribe_url": unsubscribe_url}
+            message_id = f"code.{code.code_hash[:24]}.{user_tag}"
+            return self._email(templates, recipient.email, message_id, headers, context)
+
+        return announcement
 
     def digest(
         self, digest_id: int, brand_name: str, brand_email: str, usages: Sequence[DiscountUsage], created_at: datetime
-    ) -> Message:
+    ) -> Email:
         """The same digest always renders the same message, so a re-send after a crash is a duplicate, not news."""
         context = {"brand_name": brand_name, "usages": usages, "count": len(usages), "public_url": self._public_url}
-        message = self._message("brand_digest", brand_email, f"digest.{digest_id}", context)
-        message["Date"] = format_datetime(created_at)
-        message["Auto-Submitted"] = "auto-generated"
-        return message
+        headers = {"Date": format_datetime(created_at), "Auto-Submitted": "auto-generated"}
+        return self._email(self._templates("brand_digest"), brand_email, f"digest.{digest_id}", headers, context)

@@ -1,0 +1,70 @@
+"""Announcements are assembled as bytes, not with ``email.mime``: any MIME parser must read back what was rendered."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from discounts.notify.messages import CodeFacts, MessageRenderer, Recipient
+from discounts.notify.unsubscribe import UnsubscribeTokens
+from discounts.settings import Settings
+from tests.conftest import SECRET
+
+NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+BRAND = "Café Œuvre & <Fils> " + "très " * 12  # non-ASCII, HTML-special, and too long for one header line
+CODE = CodeFacts("SPRING", "ab" * 32, BRAND.strip(), 15, datetime(2027, 5, 31, 23, 59, tzinfo=UTC), "wholesale")
+
+
+def parse(data: bytes) -> EmailMessage:
+    message = message_from_bytes(data, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    assert [part.defects for part in message.walk()] == [[], [], []]
+    return message
+
+
+def test_an_announcement_reads_back_exactly_as_rendered(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        jwt_secret=SECRET,
+        public_url="http://discounts.test",
+        mail_from="Rabais Été <promo@discounts.test>",
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    tokens = UnsubscribeTokens(settings)
+    announcement = MessageRenderer(settings, tokens, "discounts.test").announcements(CODE)
+
+    email = announcement(Recipient("u1", "u1@example.com"), NOW)
+    message = parse(email.data)
+
+    assert email.to == message["To"] == "u1@example.com"
+    assert message["From"] == "Rabais Été <promo@discounts.test>"
+    assert message["Subject"] == f"15% off at {CODE.brand_name} with code SPRING"
+    assert message.get_content_type() == "multipart/alternative"
+    # Parsed from the wire, the lines end in CRLF; a mail client shows them as lines.
+    text = message.get_body(("plain",)).get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
+    html = message.get_body(("html",)).get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
+    assert f"{CODE.brand_name} gives you 15% off its products with the code\n\n    SPRING\n" in text
+    assert "Café Œuvre &amp; &lt;Fils&gt;" in html
+    assert "This offer is for wholesale customers." in text
+    link = message["List-Unsubscribe"].strip("<>")
+    assert tokens.user_id(parse_qs(urlsplit(link).query)["token"][0]) == "u1"
+    assert link in text
+    assert f'href="{link}"' in html
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+    lines = email.data.split(b"\r\n")
+    assert b"\n" not in email.data.replace(b"\r\n", b"")  # CRLF line ends only, as SMTP wants
+    assert email.data.isascii()  # a 7-bit message: quoted-printable bodies, RFC 2047 headers
+    subject = next(n for n, line in enumerate(lines) if line.startswith(b"Subject:"))
+    assert lines[subject + 1].startswith(b" ")  # the long subject is folded
+    body = lines[lines.index(b"") :]
+    assert max(len(line) for line in body) <= 76
+
+    again = announcement(Recipient("u1", "u1@example.com"), NOW)
+    assert again.data == email.data  # a re-send after a crash is the same message, byte for byte
+    other = parse(announcement(Recipient("u2", "u2@example.com"), NOW).data)
+    assert other["Message-ID"] != message["Message-ID"]
+    assert other["List-Unsubscribe"] != message["List-Unsubscribe"]
