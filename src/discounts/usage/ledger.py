@@ -51,7 +51,8 @@ async def insert_usages(session: AsyncSession, usages: Sequence[Usage]) -> None:
     else:
         raise RuntimeError(f"the ledger supports PostgreSQL and SQLite, not {dialect}")
     unique = {(u.code, u.user): u for u in usages}
-    await session.execute(statement, [_row(u) for u in unique.values()])
+    # One order for every copier, so that two inserting the same rows wait, never deadlock.
+    await session.execute(statement, [_row(unique[key]) for key in sorted(unique)])
 
 
 async def copy_to_ledger(store: UsageStore, sessions: async_sessionmaker[AsyncSession], batch_size: int) -> int:
