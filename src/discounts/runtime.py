@@ -43,7 +43,7 @@ class Runtime:
             settings=settings,
             engine=engine,
             sessions=sessions,
-            store=open_usage_store(settings.resolved_usage_store_url),
+            store=open_usage_store(settings.resolved_usage_store_url, settings),
             verifier=TokenVerifier(settings),
             codes=CodeCache(settings.code_cache_seconds),
             tasks=tasks,
