@@ -28,12 +28,4 @@ async def use_code(
         metrics.REDEMPTIONS.labels(refused.code).inc()
         raise
     metrics.REDEMPTIONS.labels("redeemed").inc()
-    return RedemptionOut(
-        code=usage.code,
-        user=usage.user,
-        used_at=usage.used_at,
-        discount=usage.discount,
-        amount=usage.amount,
-        discount_amount=usage.discount_amount,
-        amount_to_pay=usage.amount_to_pay,
-    )
+    return RedemptionOut.model_validate(usage, from_attributes=True)
