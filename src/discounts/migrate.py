@@ -38,6 +38,10 @@ def _upgrade(connection: Connection, url: str, revision: str) -> None:
         # Several machines may start `serve` at once: the first migrates, the others wait and
         # then find nothing to do. The lock is released when this transaction ends.
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+    elif connection.dialect.name == "sqlite":
+        # The sqlite3 module starts no transaction before DDL, so two processes would both
+        # create the tables. SQLite's write lock, taken first, makes them wait instead.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
     config = alembic_config(url)
     config.attributes["connection"] = connection
     command.upgrade(config, revision)
