@@ -23,12 +23,15 @@ from discounts.notify.fanout import schedule_fanout
 MAX_VALIDITY = timedelta(days=366 * 100)
 
 
-async def create_rule(session: AsyncSession, principal: Principal, data: RuleIn, now: datetime) -> DiscountRule:
+async def create_rule(
+    session: AsyncSession, principal: Principal, data: RuleIn, now: datetime, *, field: str = "brand"
+) -> DiscountRule:
+    """A new rule; ``field`` names the brand in errors (``rule.brand`` when inline in a code)."""
     principal.require(Role.brand)
     if data.brand != principal.brand:
         raise BrandMismatch(f"this token acts for brand {principal.brand!r}, not {data.brand!r}")
     if await session.get(Brand, data.brand) is None:
-        raise InvalidInput("brand", f"brand {data.brand!r} is not registered")
+        raise InvalidInput(field, f"brand {data.brand!r} is not registered")
     rule = DiscountRule(brand=data.brand, discount=data.discount, group=data.group, created_at=now)
     session.add(rule)
     await session.flush()
@@ -37,11 +40,7 @@ async def create_rule(session: AsyncSession, principal: Principal, data: RuleIn,
 
 async def _rule_for(session: AsyncSession, principal: Principal, rule: RuleIn | int, now: datetime) -> DiscountRule:
     if isinstance(rule, RuleIn):
-        if rule.brand != principal.brand:
-            raise BrandMismatch(f"this token acts for brand {principal.brand!r}, not {rule.brand!r}")
-        if await session.get(Brand, rule.brand) is None:
-            raise InvalidInput("rule.brand", f"brand {rule.brand!r} is not registered")
-        return await create_rule(session, principal, rule, now)
+        return await create_rule(session, principal, rule, now, field="rule.brand")
     existing = await session.get(DiscountRule, rule)
     if existing is None:
         raise InvalidInput("rule", f"no rule {rule}")
