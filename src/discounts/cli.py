@@ -7,8 +7,10 @@ import csv
 import ctypes
 import ctypes.util
 import functools
+import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -20,13 +22,16 @@ from typing import Annotated, TypeVar
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from discounts import logs
 from discounts.auth import Role, mint_token
 from discounts.clock import utcnow
 from discounts.directory.schemas import BulkUserIn
-from discounts.settings import get_settings
+from discounts.settings import Settings, get_settings
 from discounts.usage.commands import usage_app
 
 T = TypeVar("T")
+log = logging.getLogger("discounts.serve")
+worker_log = logging.getLogger("discounts.worker")
 
 app = typer.Typer(help="Discount codes for online marketplaces.", no_args_is_help=True)
 brands_app = typer.Typer(help="Brands in the directory.", no_args_is_help=True)
@@ -34,6 +39,12 @@ users_app = typer.Typer(help="Users in the directory.", no_args_is_help=True)
 app.add_typer(brands_app, name="brands")
 app.add_typer(users_app, name="users")
 app.add_typer(usage_app, name="usage")
+
+
+@app.callback()
+def _configure_logging() -> None:
+    # Every command logs like the service does (DISCOUNTS_LOG_LEVEL, DISCOUNTS_LOG_FORMAT).
+    logs.configure_logging(get_settings())
 
 
 @app.command()
@@ -61,7 +72,13 @@ def serve(
 
     from discounts.migrate import upgrade_sync
 
+    public_url_follows = "public_url" not in get_settings().model_fields_set
+    if public_url_follows:
+        # The links in e-mails lead to where we listen; API processes and the worker inherit it.
+        os.environ["DISCOUNTS_PUBLIC_URL"] = public_url_for(host, port)
+        get_settings.cache_clear()
     settings = get_settings()
+    logs.configure_logging(settings)
     settings.ensure_data_dir()
     upgrade_sync(settings.resolved_database_url)
     settings.hs256_secret()  # create the key once, before several processes race for it
@@ -73,6 +90,9 @@ def serve(
         for stale in metrics_dir.glob("*.db"):
             stale.unlink()
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    log_summary(
+        settings, listen=listen_url(host, port), workers=workers, background=background, derived=public_url_follows
+    )
     supervisor = WorkerSupervisor([sys.executable, "-m", "discounts", "worker", "--beat"]) if background else None
     if supervisor:
         supervisor.start()
@@ -85,11 +105,68 @@ def serve(
             workers=workers,
             loop="uvloop",
             http="httptools",
-            log_level="info",
+            # Our logging in every API process (uvicorn applies the config again in each one it
+            # spawns); our middleware writes the access line, so uvicorn's own is off.
+            log_config=logs.logging_config(settings),
+            log_level=None,
+            access_log=False,
         )
     finally:
         if supervisor:
             supervisor.stop()
+
+
+def listen_url(host: str, port: int) -> str:
+    return f"http://{_url_host(host)}:{port}"
+
+
+#: Addresses that mean "every interface": no one can follow a link to them.
+WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::", "[::]"})
+
+
+def public_url_for(host: str, port: int) -> str:
+    """Where a link in an e-mail should lead when DISCOUNTS_PUBLIC_URL is unset.
+
+    The listen address itself, or on every interface the machine's host name: the one
+    name others might reach it by (127.0.0.1 would be right for no one but this machine).
+    """
+    return f"http://{_url_host(socket.gethostname() if host in WILDCARD_HOSTS else host)}:{port}"
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def log_summary(settings: Settings, *, listen: str, workers: int, background: bool, derived: bool) -> None:
+    """What an operator checks first, one line each (one JSON object each, with the value as a field).
+
+    ``derived``: the public URL was not configured but follows the listen address.
+    """
+    from importlib.metadata import version
+
+    processes = f"{workers} API process{'es' if workers > 1 else ''}"
+    worker = "with its background worker" if background else "without a background worker (--no-background)"
+    log.info("discounts %s on %s: %s, %s", version("discounts"), listen, processes, worker, extra={"listen": listen})
+    broker = logs.redact_url(settings.broker_url) if settings.broker_url else "embedded, in the data directory"
+    mail = logs.redact_url(settings.smtp_url) if settings.smtp_url else f"Maildir {settings.maildir}"
+    rows = [
+        ("public_url", "public URL", settings.public_url),
+        ("database", "database", logs.redact_url(settings.resolved_database_url)),
+        ("usage_store", "usage store", logs.redact_url(settings.resolved_usage_store_url)),
+        ("broker", "broker", broker),
+        ("mail", "mail", mail),
+        ("data_dir", "data dir", str(settings.data_dir.resolve())),
+        ("docs", "API docs", settings.public_url.rstrip("/") + "/docs"),
+        ("logs", "logs", _describe_logs(settings)),
+    ]
+    notes = {"public_url": " (the listen address; DISCOUNTS_PUBLIC_URL sets another)"} if derived else {}
+    for key, label, value in rows:
+        log.info("  %-12s %s%s", label, value, notes.get(key, ""), extra={key: value})
+
+
+def _describe_logs(settings: Settings) -> str:
+    access = "one line per request" if settings.access_log else "no access lines"
+    return f"level {settings.log_level}, {settings.log_format}, {access}"
 
 
 def _die_with_parent() -> None:
@@ -123,7 +200,7 @@ class WorkerSupervisor:
             self._proc = subprocess.Popen(self._argv, preexec_fn=_die_with_parent)
             code = self._proc.wait()
             if not self._stopping.is_set():
-                typer.echo(f"background worker exited ({code}); restarting", err=True)
+                log.warning("background worker exited (%s); restarting", code)
                 self._stopping.wait(1)
 
     def stop(self) -> None:
@@ -143,16 +220,29 @@ def worker(
     queues: Annotated[str | None, typer.Option(help="Comma-separated queues to consume")] = None,
 ) -> None:
     """Run a Celery worker: fan-outs, brand digests, the ledger copy."""
+    settings = get_settings()
+    logs.configure_logging(settings, worker=True)
     from discounts.notify.tasks import celery_app
 
     # A node name of its own: two workers on one host must not share a remote-control queue.
-    argv = ["worker", f"--concurrency={concurrency}", "--loglevel=INFO", f"--hostname=discounts-{os.getpid()}@%h"]
+    node = f"discounts-{os.getpid()}@{socket.gethostname()}"
+    argv = ["worker", f"--concurrency={concurrency}", f"--loglevel={settings.log_level.upper()}", f"--hostname={node}"]
+    if settings.log_level != "debug":
+        argv.insert(0, "--quiet")  # Celery's banner; the line below says what matters
     if beat:
-        settings = get_settings()
         settings.ensure_data_dir()
         argv += ["--beat", f"--schedule={settings.data_dir.resolve() / 'celerybeat-schedule'}"]
     if queues:
         argv.append(f"--queues={queues}")
+    broker = logs.redact_url(settings.broker_url) if settings.broker_url else "embedded"
+    worker_log.info(
+        "worker %s: %d processes%s, queues %s, broker %s",
+        node,
+        concurrency,
+        " and the periodic jobs" if beat else "",
+        queues or "all",
+        broker,
+    )
     celery_app.worker_main(argv)
 
 

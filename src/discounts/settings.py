@@ -11,6 +11,7 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -49,6 +50,8 @@ class Settings(BaseSettings):
     broker_url: str | None = None
     smtp_url: str | None = None
     mail_from: str = "Discounts <no-reply@discounts.localhost>"
+    #: Base of the links in e-mails. Left unset, ``serve`` sets it to the address it listens on
+    #: (and hands that to its API processes and worker); other processes use this default.
     public_url: str = "http://127.0.0.1:8000"
     templates_dir: Path | None = None
 
@@ -70,6 +73,17 @@ class Settings(BaseSettings):
     brand_digest_seconds: int = Field(default=60, ge=1)
     ledger_batch_size: int = Field(default=1000, ge=1)
     code_cache_seconds: float = Field(default=2.0, ge=0)
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: ``text`` for a terminal, ``json`` (one object per line) for a log collector.
+    log_format: Literal["text", "json"] = "text"
+    #: One line per HTTP request on the ``discounts.access`` logger (cost: benchmarks/README.md).
+    access_log: bool = True
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _lower_case(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator("jwt_secret")
     @classmethod

@@ -8,6 +8,7 @@ works on (leases, deliveries) make a second run a no-op where the first one fini
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -105,7 +106,8 @@ class TaskPublisher:
         """
         if self._background is None:
             self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="task-publisher")
-        self._background.submit(self._publish_once, code_id)
+        # In the caller's context, so that a warning from the thread carries the request's id.
+        self._background.submit(contextvars.copy_context().run, self._publish_once, code_id)
 
     def _publish_once(self, code_id: str) -> None:
         try:
