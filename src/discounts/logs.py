@@ -34,6 +34,7 @@ CHATTY_LOGGERS = (
     "celery.beat",  # "Scheduler: Sending due task ..." every second
     "celery.app.trace",  # "Task ... succeeded in ..."
     "celery.worker.strategy",  # "Task ... received"
+    "celery.worker.request",  # "Discarding revoked task" (a periodic message that expired), "retry"
     "alembic",  # "Context impl SQLiteImpl." on every start
 )
 

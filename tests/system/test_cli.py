@@ -1,18 +1,23 @@
-"""The ``discounts`` command as a user runs it: help, migrate, tokens, the directory."""
+"""The ``discounts`` command as a user runs it: help, migrate, tokens, the directory, serve's logs."""
 
 from __future__ import annotations
 
+import json
+import mailbox
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
+from email.message import Message
 from pathlib import Path
 
+import httpx
 import jwt
 import pytest
 
 from tests.conftest import SECRET, _create_database, _drop_database, run_in_thread
-from tests.system.conftest import cli_env, run_cli
+from tests.system.conftest import Server, bearer, cli_env, run_cli
 
 
 @pytest.fixture
@@ -105,3 +110,83 @@ def test_concurrent_migrations_leave_one_schema(tmp_path: Path, empty_database_u
     assert [code for code, _ in results] == [0] * 5, results
     added = run_cli("brands", "add", "acme", "--name", "Acme", "--email", "promo@acme.example", env=env)
     assert added.returncode == 0, added.stderr
+
+
+def wait_for_log(server: Server, needle: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while needle not in server.log.read_text(errors="replace"):
+        assert time.monotonic() < deadline, f"{needle!r} not logged in {timeout}s:\n{server.log.read_text()}"
+        time.sleep(0.2)
+
+
+#: Celery's line once the background worker consumes: from then on, beat sends a task every second.
+WORKER_READY = " ready."
+
+
+@pytest.mark.slow
+def test_an_idle_serve_says_what_it_runs_then_stays_quiet(tmp_path: Path) -> None:
+    server = Server(cli_env(tmp_path / "data"))
+    try:
+        wait_for_log(server, WORKER_READY)
+        time.sleep(1)
+        before = server.log.read_text().splitlines()
+        time.sleep(3.5)
+        after = server.log.read_text().splitlines()
+    finally:
+        server.stop()
+    summary = "\n".join(before)
+    for expected in (f"on {server.url}: 1 API process", "public URL", "database", "usage store", "broker", "mail"):
+        assert expected in summary, summary
+    assert f"API docs     {server.url}/docs" in summary, summary
+    assert len(after) - len(before) <= 1, after[len(before) :]
+    assert "copy_ledger" not in "\n".join(after), after
+
+
+@pytest.mark.slow
+def test_json_logs_are_one_object_per_line(tmp_path: Path) -> None:
+    server = Server(cli_env(tmp_path / "data", DISCOUNTS_LOG_FORMAT="json"))
+    try:
+        wait_for_log(server, WORKER_READY)
+        assert httpx.get(server.url + "/healthz").status_code == 200
+        assert httpx.get(server.url + "/api/v1/discountcode/NOPE/").status_code == 401
+    finally:
+        log = server.stop()
+    entries = [json.loads(line) for line in log.splitlines()]
+    for entry in entries:
+        assert {"ts", "level", "logger", "msg"} <= entry.keys(), entry
+    assert any(e["logger"] == "discounts.serve" and e.get("public_url") == server.url for e in entries), entries
+    assert any(e["logger"] == "celery.apps.worker" for e in entries), entries
+
+
+def wait_for_mail(maildir: Path, timeout: float = 60) -> Message:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if maildir.exists():
+            messages = list(mailbox.Maildir(maildir, create=False))
+            if messages:
+                return messages[0]
+        time.sleep(0.3)
+    raise AssertionError(f"no mail in {maildir} after {timeout}s")
+
+
+@pytest.mark.slow
+def test_serve_on_another_port_sends_links_to_that_port(tmp_path: Path) -> None:
+    """No DISCOUNTS_PUBLIC_URL: the unsubscribe link leads to where serve listens, not to :8000."""
+    env = cli_env(tmp_path / "data")
+    server = Server(env)
+    try:
+        service = bearer(run_cli("token", "--role", "service", "--sub", "marketplace", env=env).stdout)
+        brand = bearer(run_cli("token", "--role", "brand", "--brand", "acme", env=env).stdout)
+        with httpx.Client(base_url=server.url + "/api/v1", timeout=30) as api:
+            r = api.put("/brands/acme/", json={"name": "Acme", "email": "promo@acme.example"}, headers=service)
+            assert r.status_code == 201, r.text
+            r = api.put("/users/u-1/", json={"email": "ann@example.com"}, headers=service)
+            assert r.status_code == 201, r.text
+            code = {"id": "PORTLINK", "rule": {"brand": "acme", "discount": 5}, "validity": "2099-01-01T00:00:00Z"}
+            r = api.post("/discountcode/", json=code, headers=brand)
+            assert r.status_code == 201, r.text
+        announcement = wait_for_mail(tmp_path / "data" / "maildir")
+    finally:
+        server.stop()
+    link = str(announcement["List-Unsubscribe"])
+    assert link.startswith(f"<http://127.0.0.1:{server.port}/api/v1/unsubscribe/?"), link

@@ -181,7 +181,7 @@ def test_new_request_ids_differ() -> None:
 def test_chatty_loggers_are_quiet_unless_debugging() -> None:
     info = logs.logging_config(Settings(_env_file=None))  # type: ignore[call-arg]
     debug = logs.logging_config(Settings(log_level="DEBUG", _env_file=None))  # type: ignore[call-arg]
-    for name in ("celery.beat", "celery.app.trace", "celery.worker.strategy"):
+    for name in ("celery.beat", "celery.app.trace", "celery.worker.strategy", "celery.worker.request"):
         assert info["loggers"][name]["level"] == "WARNING"
         assert debug["loggers"][name]["level"] == "DEBUG"
     assert info["root"]["level"] == "INFO"
