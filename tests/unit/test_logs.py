@@ -188,9 +188,9 @@ def test_chatty_loggers_are_quiet_unless_debugging() -> None:
     assert info["loggers"]["uvicorn.access"]["propagate"] is False
 
 
-def test_the_access_line_can_be_turned_off() -> None:
-    on = logs.logging_config(Settings(_env_file=None))  # type: ignore[call-arg]
-    off = logs.logging_config(Settings(access_log=False, _env_file=None))  # type: ignore[call-arg]
+def test_the_access_line_is_off_unless_turned_on() -> None:
+    off = logs.logging_config(Settings(_env_file=None))  # type: ignore[call-arg]
+    on = logs.logging_config(Settings(access_log=True, _env_file=None))  # type: ignore[call-arg]
     assert on["loggers"]["discounts.access"]["level"] == "INFO"
     assert off["loggers"]["discounts.access"]["level"] == "WARNING"
 
@@ -198,9 +198,9 @@ def test_the_access_line_can_be_turned_off() -> None:
 def test_log_settings_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DISCOUNTS_LOG_LEVEL", "WARNING")
     monkeypatch.setenv("DISCOUNTS_LOG_FORMAT", "json")
-    monkeypatch.setenv("DISCOUNTS_ACCESS_LOG", "false")
+    monkeypatch.setenv("DISCOUNTS_ACCESS_LOG", "true")
     settings = Settings()
-    assert (settings.log_level, settings.log_format, settings.access_log) == ("warning", "json", False)
+    assert (settings.log_level, settings.log_format, settings.access_log) == ("warning", "json", True)
     monkeypatch.setenv("DISCOUNTS_LOG_FORMAT", "xml")
     with pytest.raises(ValueError, match="log_format"):
         Settings()
