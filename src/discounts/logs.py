@@ -134,7 +134,7 @@ class TextFormatter(logging.Formatter):
         self._time = _SecondCache(lambda second: time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second)))
 
     def format(self, record: logging.LogRecord) -> str:
-        line = f"{self._time(record.created)} {record.levelname:<7} {record.name}: {record.getMessage()}"
+        line = f"{self._time(record.created)} {record.levelname:<7} {record.name}: {record.getMessage().rstrip()}"
         context = _context(record)
         if context:
             line += f" [{context}]"

@@ -84,9 +84,11 @@ def test_text_lines_are_one_line_with_the_request_id_at_the_end(captured: tuple[
         logger.info("hello %d", 7, extra={"hidden": "only in JSON"})
     finally:
         logs.request_id.reset(token)
-    (line,) = lines(stream)
+    logger.warning("a warning as Python prints them, ending in a newline\n")
+    line, warning = lines(stream)
     assert line.endswith(" INFO    tests.logs: hello 7 [abc123]")
     assert "only in JSON" not in line
+    assert warning.endswith("WARNING tests.logs: a warning as Python prints them, ending in a newline")
 
 
 def test_the_access_line_has_its_fields_and_is_off_below_info() -> None:
