@@ -18,6 +18,27 @@ EMAILS = Counter("discounts_emails_total", "E-mails by kind and outcome", ["kind
 LEDGER_COPIED = Counter("discounts_ledger_copied_total", "Usages copied from the store's stream to the ledger")
 
 
+#: Labelled children, looked up once: ``.labels()`` takes a lock and builds a tuple on every call.
+_requests: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+_redemptions: dict[str, Counter] = {}
+
+
+def observe_request(method: str, route: str, status: int, seconds: float) -> None:
+    children = _requests.get((method, route, status))
+    if children is None:
+        children = REQUESTS.labels(method, route, str(status)), LATENCY.labels(method, route)
+        _requests[(method, route, status)] = children
+    children[0].inc()
+    children[1].observe(seconds)
+
+
+def redemption(outcome: str) -> None:
+    child = _redemptions.get(outcome)
+    if child is None:
+        child = _redemptions[outcome] = REDEMPTIONS.labels(outcome)
+    child.inc()
+
+
 def render() -> tuple[bytes, str]:
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
         registry = CollectorRegistry()

@@ -9,10 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from discounts.auth import TokenVerifier
 from discounts.clock import Clock, utcnow
-from discounts.codes.service import CodeCache
+from discounts.codes.cache import CodeCache
 from discounts.db import make_engine, make_sessionmaker
 from discounts.notify.queue import SESSION_KEY, TaskPublisher, make_celery
+from discounts.ratelimit import RateLimit
 from discounts.settings import Settings
+from discounts.usage.service import Redeemer
 from discounts.usage.store import UsageStore, open_usage_store
 
 
@@ -26,6 +28,8 @@ class Runtime:
     codes: CodeCache
     #: Enqueues fan-outs once a request commits; sessions carry it (``Session.info``) to ``schedule_fanout``.
     tasks: TaskPublisher
+    redeemer: Redeemer
+    rate_limit: RateLimit
     clock: Clock = field(default=utcnow)
 
     @property
@@ -39,14 +43,19 @@ class Runtime:
         tasks = TaskPublisher(make_celery(settings))
         sessions = make_sessionmaker(engine)
         sessions.configure(info={SESSION_KEY: tasks})
+        store = open_usage_store(settings.resolved_usage_store_url, settings)
+        codes = CodeCache(sessions, settings.code_cache_seconds)
+        grace = timedelta(seconds=settings.usage_grace_seconds)
         return cls(
             settings=settings,
             engine=engine,
             sessions=sessions,
-            store=open_usage_store(settings.resolved_usage_store_url, settings),
+            store=store,
             verifier=TokenVerifier(settings),
-            codes=CodeCache(settings.code_cache_seconds),
+            codes=codes,
             tasks=tasks,
+            redeemer=Redeemer(store, codes, clock, grace),
+            rate_limit=RateLimit(settings.rate_limit),
             clock=clock,
         )
 

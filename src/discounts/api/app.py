@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from discounts import metrics
+from discounts import logs, metrics
 from discounts.api import codes, directory, notifications, ops, problems, usage
-from discounts.api.deps import RateLimit
+from discounts.api.hot_routes import HotRoutes
 from discounts.clock import Clock, utcnow
 from discounts.runtime import Runtime
 from discounts.settings import Settings, get_settings
@@ -94,24 +94,66 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
         # A body without Content-Type is read as JSON (bearer tokens, not cookies: no CSRF to fear);
         # one with another Content-Type gets 415 from RequireJsonBody.
         strict_content_type=False,
+        # FastAPI's OpenTelemetry hooks ask on every request whether a provider is configured;
+        # the service reports through Prometheus (/metrics) and the logs instead.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    app.state.rate_limit = RateLimit(settings.rate_limit)
     problems.install(app)
     for module in (directory, codes, usage, notifications, ops):
         app.include_router(module.router)
+    app.add_middleware(HotRoutes)
     app.add_middleware(RequireJsonBody)
-    _install_metrics(app)
+    app.add_middleware(Observe)
     app.add_middleware(OptionalTrailingSlash)
     return app
 
 
-def _install_metrics(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def record(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+#: Methods counted under their own name; anything else a client invents is counted as "other".
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+class Observe:
+    """Request id, metrics and the access line, for every request, as plain ASGI.
+
+    ``X-Request-ID`` is taken from the request when it is sane (``logs.accept_request_id``) or
+    made up, set for every log line of the request, and returned in the response; problem
+    details carry it too. A pure ASGI layer costs a few microseconds; Starlette's
+    ``BaseHTTPMiddleware`` (``@app.middleware("http")``) ran each request in a task of its own.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        metrics.LATENCY.labels(request.method, path).observe(time.perf_counter() - started)
-        metrics.REQUESTS.labels(request.method, path, str(response.status_code)).inc()
-        return response
+        rid = logs.accept_request_id(_header(scope, b"x-request-id"))
+        token = logs.request_id.set(rid)
+        status = 500
+        header = (b"x-request-id", rid.encode())
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            seconds = time.perf_counter() - started
+            route = scope.get("route")
+            method = scope["method"] if scope["method"] in KNOWN_METHODS else "other"
+            metrics.observe_request(method, getattr(route, "path", "unmatched"), status, seconds)
+            logs.log_request(scope["method"], scope["path"], status, seconds)
+            logs.request_id.reset(token)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None

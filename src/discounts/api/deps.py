@@ -1,17 +1,17 @@
-"""Dependencies the routers declare: the unit of work, the caller, the clock, the store."""
+"""Dependencies the routers declare: the unit of work, the caller, the clock, the store.
+
+Every dependency is ``async def``: FastAPI runs a plain ``def`` dependency in its thread
+pool, a thread hop per request for what is a dictionary lookup.
+"""
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from limits import parse_many
-from limits.aio.storage import MemoryStorage
-from limits.aio.strategies import MovingWindowRateLimiter
+from fastapi.security import HTTPBearer
 
 from discounts.auth import Principal, Role
 from discounts.db import UnitOfWork, unit_of_work
@@ -20,7 +20,7 @@ from discounts.runtime import Runtime
 from discounts.usage.store import UsageStore
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -37,53 +37,60 @@ async def get_uow(runtime: RuntimeDep) -> AsyncIterator[UnitOfWork]:
 UnitOfWorkDep = Annotated[UnitOfWork, Depends(get_uow, scope="function")]
 
 
-def get_now(runtime: RuntimeDep) -> datetime:
+async def get_now(runtime: RuntimeDep) -> datetime:
     return runtime.clock()
 
 
 NowDep = Annotated[datetime, Depends(get_now)]
 
 
-def get_store(runtime: RuntimeDep) -> UsageStore:
+async def get_store(runtime: RuntimeDep) -> UsageStore:
     return runtime.store
 
 
 StoreDep = Annotated[UsageStore, Depends(get_store)]
 
+#: Documents the bearer scheme in OpenAPI; the token itself is read by ``authenticate``.
 bearer = HTTPBearer(auto_error=False, description="A JWT with `sub`, `role` and (for brands) `brand`")
 
 
-class RateLimit:
-    """Per-caller request limits (e.g. ``1000/minute``), kept in each process's memory."""
-
-    def __init__(self, spec: str) -> None:
-        self._limits = parse_many(spec) if spec else []
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
-
-    async def check(self, key: str) -> None:
-        for limit in self._limits:
-            if not await self._limiter.hit(limit, key):
-                stats = await self._limiter.get_window_stats(limit, key)
-                retry = max(1, int(stats.reset_time - time.time()) + 1)
-                raise RateLimited(retry)
+def _bearer_token(request: Request) -> str | None:
+    """The token of ``Authorization: Bearer …``, read from the raw headers (no Headers object)."""
+    for name, value in request.scope["headers"]:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+    return None
 
 
-async def get_principal(
-    request: Request,
-    runtime: RuntimeDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> Principal:
-    limiter: RateLimit = request.app.state.rate_limit
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        await limiter.check(f"ip:{request.client.host if request.client else '-'}")
-        raise Unauthenticated("send a bearer token in the Authorization header")
+async def authenticate(request: Request, *roles: Role) -> Principal:
+    """The caller, counted against the rate limit; 401 without a valid token, 403 for other roles.
+
+    Callers without a valid token are limited by address, the others by who they are.
+    """
+    runtime: Runtime = request.app.state.runtime
+    token = _bearer_token(request)
     try:
-        principal = runtime.verifier.verify(credentials.credentials)
+        if token is None:
+            raise Unauthenticated("send a bearer token in the Authorization header")
+        principal = runtime.verifier.verify(token)
     except Unauthenticated:
-        await limiter.check(f"ip:{request.client.host if request.client else '-'}")
+        _limit(runtime, f"ip:{request.client.host if request.client else '-'}")
         raise
-    await limiter.check(f"{principal.role.value}:{principal.sub}")
+    _limit(runtime, f"{principal.role.value}:{principal.sub}")
+    if roles:
+        principal.require(*roles)
     return principal
+
+
+def _limit(runtime: Runtime, key: str) -> None:
+    retry_after = runtime.rate_limit.hit(key)
+    if retry_after is not None:
+        raise RateLimited(retry_after)
+
+
+async def get_principal(request: Request, _: Annotated[Any, Depends(bearer)]) -> Principal:
+    return await authenticate(request)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -92,9 +99,8 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 def role(*roles: Role) -> Any:
     """A dependency that refuses (403) callers of other roles, before the body is looked at."""
 
-    async def _check(principal: PrincipalDep) -> Principal:
-        principal.require(*roles)
-        return principal
+    async def _check(request: Request, _: Annotated[Any, Depends(bearer)]) -> Principal:
+        return await authenticate(request, *roles)
 
     return Depends(_check)
 

@@ -8,10 +8,12 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from discounts import logs
+from discounts.api.bodies import add_documented_models
 from discounts.errors import DiscountsError, InvalidInput, RateLimited, Unauthenticated
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,7 @@ class Problem(BaseModel):
     detail: str
     code: str
     instance: str | None = None
+    request_id: str | None = Field(default=None, description="The request's X-Request-ID, for support and logs")
     errors: list[FieldError] | None = None
 
 
@@ -85,6 +88,9 @@ def problem(
     }
     if instance:
         body["instance"] = instance
+    rid = logs.request_id.get()
+    if rid is not None:
+        body["request_id"] = rid
     if errors is not None:
         body["errors"] = errors
     return Response(orjson.dumps(body), status_code=status, media_type=MEDIA_TYPE, headers=headers)
@@ -102,7 +108,7 @@ def _clean_errors(errors: Any) -> list[dict[str, Any]]:
     ]
 
 
-async def _domain_error(request: Request, exc: Exception) -> Response:
+async def domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DiscountsError)
     headers = {}
     if isinstance(exc, Unauthenticated):
@@ -113,15 +119,15 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
         headers["Retry-After"] = str(exc.retry_after)
     errors = exc.errors if isinstance(exc, InvalidInput) else None
     return problem(
-        exc.status, exc.code, exc.title, exc.detail, errors=errors, headers=headers, instance=request.url.path
+        exc.status, exc.code, exc.title, exc.detail, errors=errors, headers=headers, instance=request.scope["path"]
     )
 
 
-async def _validation_error(request: Request, exc: Exception) -> Response:
+async def validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = _clean_errors(exc.errors())
     detail = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:5]) or "invalid request"
-    return problem(422, "validation_error", "Invalid request", detail, errors=errors, instance=request.url.path)
+    return problem(422, "validation_error", "Invalid request", detail, errors=errors, instance=request.scope["path"])
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -130,21 +136,25 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         # FastAPI's "error parsing the body" (JSON nested too deep, a 5,000-digit number): a malformed payload.
         errors = [{"loc": ["body"], "msg": str(exc.detail), "type": "json_invalid"}]
         detail = f"body: {exc.detail}"
-        return problem(422, "validation_error", "Invalid request", detail, errors=errors, instance=request.url.path)
+        return problem(
+            422, "validation_error", "Invalid request", detail, errors=errors, instance=request.scope["path"]
+        )
     code = HTTP_CODES.get(exc.status_code, "http_error")
     headers = dict(exc.headers) if exc.headers else None
     title = code.replace("_", " ").capitalize()
-    return problem(exc.status_code, code, title, str(exc.detail), headers=headers, instance=request.url.path)
+    return problem(exc.status_code, code, title, str(exc.detail), headers=headers, instance=request.scope["path"])
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return problem(500, "internal_error", "Internal error", "an unexpected error occurred", instance=request.url.path)
+    return problem(
+        500, "internal_error", "Internal error", "an unexpected error occurred", instance=request.scope["path"]
+    )
 
 
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(DiscountsError, _domain_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DiscountsError, domain_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
     _document_problems(app)
@@ -167,6 +177,7 @@ def _document_problems(app: FastAPI) -> None:
             schemas = document.setdefault("components", {}).setdefault("schemas", {})
             for unused in ("HTTPValidationError", "ValidationError"):
                 schemas.pop(unused, None)
+            add_documented_models(schemas)
             problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
             schemas.update(problem_schema.pop("$defs", {}))
             schemas["Problem"] = problem_schema

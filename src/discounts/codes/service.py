@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
@@ -95,42 +93,3 @@ async def list_rules(session: AsyncSession, principal: Principal) -> list[Discou
     principal.require(Role.brand)
     query = select(DiscountRule).where(DiscountRule.brand == principal.brand).order_by(DiscountRule.id)
     return list((await session.scalars(query)).all())
-
-
-@dataclass(frozen=True, slots=True)
-class CodeTerms:
-    """What redemption needs of a code, detached from any database session."""
-
-    id: str
-    brand: str
-    discount: int
-    validity: datetime
-
-    def is_expired(self, now: datetime) -> bool:
-        return now > self.validity
-
-
-class CodeCache:
-    """Codes never change once created, so the redemption path may keep their terms in memory.
-
-    Only found codes are kept (a code created a moment ago must be found at once), and only
-    for ``ttl`` seconds, so that a code removed by an operator disappears soon after. Plain
-    values are cached, not ORM objects: those expire when their session rolls back.
-    """
-
-    def __init__(self, ttl: float, max_size: int = 10_000) -> None:
-        self._ttl, self._max = ttl, max_size
-        self._entries: dict[str, tuple[float, CodeTerms]] = {}
-
-    async def get(self, session: AsyncSession, ref: str) -> CodeTerms:
-        key = ref.upper()
-        hit = self._entries.get(key)
-        if hit is not None and hit[0] > time.monotonic():
-            return hit[1]
-        code = await find_code(session, ref)
-        terms = CodeTerms(code.id, code.rule.brand, code.rule.discount, code.validity)
-        if self._ttl > 0:
-            if len(self._entries) >= self._max:
-                self._entries.clear()
-            self._entries[key] = (time.monotonic() + self._ttl, terms)
-        return terms

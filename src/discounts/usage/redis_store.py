@@ -141,7 +141,12 @@ class RedisUsageStore:
         return bool(await self._pipeline.call(self._scripts["record"], keys, args))
 
     async def used_at(self, code: str, user: str) -> datetime | None:
-        return (await self.used_at_many([(code, user)]))[0]
+        """One lookup, sent with whatever else this process is sending (a user fetching a code at checkout)."""
+        await self._prepare()
+        slot = self.layout.locate(code, user)
+        keys, args = [self.layout.stream(slot.shard)], [slot.prefix, slot.field, slot.bits]
+        (seconds,) = await self._pipeline.call(self._scripts["lookup"], keys, args)
+        return None if seconds is None else datetime.fromtimestamp(int(seconds), UTC)
 
     async def used_at_many(self, pairs: Sequence[tuple[str, str]]) -> list[datetime | None]:
         await self._prepare()

@@ -1,0 +1,58 @@
+"""JSON in and out for the hot routes, without FastAPI's per-request body machinery.
+
+The redemption route is the product: FastAPI's body parameter (read, ``json.loads``, validate,
+wrap errors) and its response model (validate the returned object again, then serialise)
+cost more than the redemption itself. Pydantic validates the raw bytes in one call instead
+(``model_validate_json``), and answers are bytes from orjson. The OpenAPI document still
+says exactly the same: the route declares its body with :func:`json_body`, and the models
+named there are added to the document's components.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import orjson
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+#: Models that routes declare by hand (``json_body``), for the OpenAPI document's components.
+DOCUMENTED: dict[str, type[BaseModel]] = {}
+
+#: The security requirement of a route that authenticates by itself (``deps.authenticate``).
+BEARER: list[dict[str, list[str]]] = [{"HTTPBearer": []}]
+
+
+def json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` for a route that reads ``model`` itself: its body and bearer security."""
+    DOCUMENTED[model.__name__] = model
+    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {
+        "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
+        "security": BEARER,
+    }
+
+
+def add_documented_models(schemas: dict[str, Any]) -> None:
+    for name, model in DOCUMENTED.items():
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[name] = schema
+
+
+async def read_body(request: Request, model: type[M]) -> M:
+    """The request's JSON body as ``model``; a 422 problem (as FastAPI's) when it is not one."""
+    body = await request.body()
+    if not body:
+        raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required"}])
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        raise RequestValidationError([{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]) from None
+
+
+def json_response(content: Any, status_code: int = 200) -> Response:
+    return Response(orjson.dumps(content), status_code=status_code, media_type="application/json")

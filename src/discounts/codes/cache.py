@@ -1,0 +1,78 @@
+"""The terms of codes, kept in each API process's memory for the redemption path.
+
+A flash sale is thousands of requests a second for one code: reading it from the database
+each time would make the database the limit, and opening a session per request costs more
+than the rest of the redemption. Codes never change once created, so their terms are kept
+for a few seconds (``DISCOUNTS_CODE_CACHE_SECONDS``) — long enough that the database sees
+one query per code per period, short enough that a code an operator removes is soon gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from discounts.codes.service import find_code
+
+
+@dataclass(frozen=True, slots=True)
+class CodeTerms:
+    """A code and its rule as plain values, detached from any database session."""
+
+    id: str
+    hash: str
+    rule_id: int
+    brand: str
+    discount: int
+    group: str | None
+    validity: datetime
+    created_at: datetime
+
+    def is_expired(self, now: datetime) -> bool:
+        return now > self.validity
+
+
+class CodeCache:
+    """Found codes for ``ttl`` seconds; one query per code however many requests wait for it.
+
+    Only found codes are kept: a code created a moment ago (perhaps by another process) must
+    be found at once. Concurrent lookups of one code share a single query (single flight),
+    run as a task of its own so that a caller who goes away does not cancel it for the rest.
+    A session is opened only for that query: a hit touches no database at all.
+    """
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], ttl: float, max_size: int = 10_000) -> None:
+        self._sessions = sessions
+        self._ttl, self._max = ttl, max_size
+        self._entries: dict[str, tuple[float, CodeTerms]] = {}
+        self._loading: dict[str, asyncio.Task[CodeTerms]] = {}
+
+    async def get(self, ref: str) -> CodeTerms:
+        """The code whose string (any case) or hash is ``ref``; raises CodeNotFound."""
+        key = ref.upper()
+        hit = self._entries.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        task = self._loading.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._load(key, ref))
+            self._loading[key] = task
+            task.add_done_callback(lambda _: self._loading.pop(key, None))
+        return await asyncio.shield(task)
+
+    async def _load(self, key: str, ref: str) -> CodeTerms:
+        async with self._sessions() as session:
+            code = await find_code(session, ref)
+            rule = code.rule
+            terms = CodeTerms(
+                code.id, code.hash, rule.id, rule.brand, rule.discount, rule.group, code.validity, code.created_at
+            )
+        if self._ttl > 0:
+            if len(self._entries) >= self._max:
+                self._entries.clear()
+            self._entries[key] = (time.monotonic() + self._ttl, terms)
+        return terms

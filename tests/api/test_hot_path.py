@@ -1,0 +1,145 @@
+"""The redemption path's shortcuts keep every answer: the code cache, the token cache, the hot routes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from discounts.auth import TokenVerifier
+from discounts.codes.cache import CodeCache
+from discounts.errors import CodeNotFound, Unauthenticated
+from discounts.fields import code_hash
+from discounts.settings import Settings
+from tests.api.conftest import serve
+from tests.conftest import Api, FakeClock, make_token
+
+
+def count_queries(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
+    """The SQL statements run through ``sessions``' engine from now on."""
+    seen: list[str] = []
+    engine = sessions.kw["bind"].sync_engine
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    return seen
+
+
+async def test_concurrent_lookups_of_one_code_share_one_query(api: Api, app: FastAPI) -> None:
+    await api.brand()
+    await api.code("FLASH")
+    sessions = app.state.runtime.sessions
+    cache = CodeCache(sessions, ttl=60)
+    queries = count_queries(sessions)
+    found = await asyncio.gather(*(cache.get(ref) for ref in ["flash", "FLASH", "Flash"] * 100))
+    assert {code.id for code in found} == {"FLASH"}
+    assert len(queries) == 1
+    await cache.get("FLASH")  # a hit touches no database
+    assert len(queries) == 1
+
+
+async def test_a_code_is_found_by_its_hash_and_unknown_codes_are_not_remembered(api: Api, app: FastAPI) -> None:
+    await api.brand()
+    sessions = app.state.runtime.sessions
+    cache = CodeCache(sessions, ttl=60)
+    results = await asyncio.gather(*(cache.get("LATER") for _ in range(5)), return_exceptions=True)
+    assert all(isinstance(result, CodeNotFound) for result in results)
+    await api.code("LATER")  # created a moment after a miss: found at once
+    assert (await cache.get("LATER")).id == "LATER"
+    assert (await cache.get(code_hash("LATER"))).hash == code_hash("LATER")
+
+
+async def test_a_caller_who_goes_away_does_not_cancel_the_query_for_the_others(api: Api, app: FastAPI) -> None:
+    await api.brand()
+    await api.code("SHARED")
+    cache = CodeCache(app.state.runtime.sessions, ttl=60)
+    first = asyncio.ensure_future(cache.get("SHARED"))
+    second = asyncio.ensure_future(cache.get("SHARED"))
+    await asyncio.sleep(0)
+    first.cancel()
+    assert (await second).id == "SHARED"
+
+
+def test_a_remembered_token_still_expires(settings: Settings) -> None:
+    """PyJWT's clock is the real one, so this waits a real second for a token to expire."""
+    verifier = TokenVerifier(settings.model_copy(update={"jwt_leeway_seconds": 0}))
+    token = make_token(settings, "user", "u-1", ttl=1)
+    assert verifier.verify(token).sub == "u-1"
+    assert token in verifier._verified
+    time.sleep(1.5)
+    with pytest.raises(Unauthenticated):
+        verifier.verify(token)
+    assert token not in verifier._verified
+
+
+def test_the_token_cache_is_bounded(settings: Settings) -> None:
+    verifier = TokenVerifier(settings)
+    verifier.CACHE_SIZE = 10
+    for n in range(50):
+        verifier.verify(make_token(settings, "user", f"u-{n}"))
+    assert len(verifier._verified) == 10
+
+
+async def test_a_tampered_token_is_refused_though_its_twin_is_remembered(api: Api, client: httpx.AsyncClient) -> None:
+    token = make_token(api.auth.settings, "user", "u-1")
+    ok = await client.get("/api/v1/discountcode/NOPE/", headers={"Authorization": f"Bearer {token}"})
+    assert ok.status_code == 404
+    forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    refused = await client.get("/api/v1/discountcode/NOPE/", headers={"Authorization": f"Bearer {forged}"})
+    assert refused.status_code == 401
+
+
+async def test_request_ids_are_returned_and_carried_by_problems(api: Api, client: httpx.AsyncClient) -> None:
+    await api.brand()
+    await api.code()
+    mine = await client.get(
+        "/api/v1/discountcode/NOSUCHCODE/", headers={**api.auth.user(), "X-Request-ID": "checkout-42"}
+    )
+    assert mine.status_code == 404
+    assert mine.headers["x-request-id"] == "checkout-42"
+    assert mine.json()["request_id"] == "checkout-42"
+    made_up = await api.redeem()
+    assert made_up.status_code == 201
+    assert len(made_up.headers["x-request-id"]) >= 16
+    junk = await client.get("/healthz", headers={"X-Request-ID": "two words"})
+    assert junk.headers["x-request-id"] != "two words"
+    again = await api.redeem()
+    assert again.json()["request_id"] == again.headers["x-request-id"]
+
+
+async def test_a_reference_too_long_for_a_code_gets_fastapis_validation(api: Api, client: httpx.AsyncClient) -> None:
+    response = await client.get(f"/api/v1/discountcode/{'A' * 65}/", headers=api.auth.user())
+    assert response.status_code == 422
+    assert response.json()["code"] == "validation_error"
+
+
+async def test_a_missing_or_broken_body_is_a_validation_problem(api: Api, client: httpx.AsyncClient) -> None:
+    for body in (b"", b"{", b"[]", b'{"code": "X"}'):
+        response = await client.post(
+            "/api/v1/discountcodeusage/",
+            content=body,
+            headers={**api.auth.user(), "Content-Type": "application/json"},
+        )
+        assert response.status_code == 422, body
+        problem = response.json()
+        assert problem["code"] == "validation_error"
+        assert all(error["loc"][0] == "body" for error in problem["errors"]), problem
+
+
+async def test_the_hot_routes_are_counted_under_their_route(settings: Settings, clock: FakeClock) -> None:
+    from discounts import metrics
+
+    async with serve(settings, clock) as client:
+        before = metrics.REQUESTS.labels("GET", "/api/v1/discountcode/{id}/", "401")._value.get()
+        response = await client.get("/api/v1/discountcode/ANY/")
+        assert response.status_code == 401
+        after = metrics.REQUESTS.labels("GET", "/api/v1/discountcode/{id}/", "401")._value.get()
+        assert after == before + 1
