@@ -144,18 +144,27 @@ def test_an_idle_serve_says_what_it_runs_then_stays_quiet(tmp_path: Path) -> Non
 
 @pytest.mark.slow
 def test_json_logs_are_one_object_per_line(tmp_path: Path) -> None:
-    server = Server(cli_env(tmp_path / "data", DISCOUNTS_LOG_FORMAT="json"))
+    server = Server(cli_env(tmp_path / "data", DISCOUNTS_LOG_FORMAT="json", DISCOUNTS_ACCESS_LOG="true"))
     try:
         wait_for_log(server, WORKER_READY)
         assert httpx.get(server.url + "/healthz").status_code == 200
-        assert httpx.get(server.url + "/api/v1/discountcode/NOPE/").status_code == 401
+        refused = httpx.get(server.url + "/api/v1/discountcode/NOPE/", headers={"X-Request-ID": "checkout-7"})
     finally:
         log = server.stop()
+    assert refused.status_code == 401
+    assert refused.headers["X-Request-ID"] == "checkout-7"
+    assert refused.json()["request_id"] == "checkout-7"
     entries = [json.loads(line) for line in log.splitlines()]
     for entry in entries:
         assert {"ts", "level", "logger", "msg"} <= entry.keys(), entry
     assert any(e["logger"] == "discounts.serve" and e.get("public_url") == server.url for e in entries), entries
     assert any(e["logger"] == "celery.apps.worker" for e in entries), entries
+    (access,) = [e for e in entries if e.get("request_id") == "checkout-7"]
+    assert (access["logger"], access["status"], access["path"]) == (
+        "discounts.access",
+        401,
+        "/api/v1/discountcode/NOPE/",
+    )
 
 
 def wait_for_mail(maildir: Path, timeout: float = 60) -> Message:
