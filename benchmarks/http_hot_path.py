@@ -122,12 +122,23 @@ def one_store(store: str, store_url: str | None, args: argparse.Namespace, worke
         label = f"{store}, {workers} process{'es' if workers > 1 else ''}"
         users = [f"{store}-{workers}-u{n:07d}" for n in range(args.users)]
         first = wrk(url, write_requests(data / "first.req", [redemption(tokens, u) for u in users]), args.seconds, 64)
-        used = int(first["requests"])  # type: ignore[call-overload]
-        replays = write_requests(data / "replay.req", [redemption(tokens, u) for u in users[: min(used, len(users)) - 64]])  # (not the last, maybe unanswered)
-        again = wrk(url, replays, args.seconds, 64)
-        gets = [raw_request("GET", f"/api/v1/discountcode/{CODE}/", tokens.user(u), None) for u in users[:5000]]
+        # Replays of users who have redeemed (not the last 64: they may have gone unanswered when wrk stopped).
+        used = users[: int(first["requests"]) - 64]  # type: ignore[call-overload]
+        again = wrk(url, write_requests(data / "replay.req", [redemption(tokens, u) for u in used]), args.seconds, 64)
+        # A checkout: each shopper fetches the code, then redeems it with the same token.
+        shoppers = [f"{store}-{workers}-s{n:07d}" for n in range(args.users)]
+        gets = [raw_request("GET", f"/api/v1/discountcode/{CODE}/", tokens.user(u), None) for u in shoppers]
         fetched = wrk(url, write_requests(data / "get.req", gets), args.seconds, 64)
-        for phase, result in (("redeem, first use", first), ("redeem, replay", again), ("GET code", fetched)):
+        seen = shoppers[: int(fetched["requests"]) - 64]  # type: ignore[call-overload]
+        checkouts = write_requests(data / "checkout.req", [redemption(tokens, u) for u in seen])
+        checkout = wrk(url, checkouts, args.seconds, 64)
+        phases = (
+            ("redeem, first use", first),
+            ("redeem, replay (409)", again),
+            ("GET code", fetched),
+            ("redeem after the GET (token seen)", checkout),
+        )
+        for phase, result in phases:
             rows.append(row(label, phase, result))
         if workers == 1 and store == "redis" and args.paced_seconds:
             fresh = [f"{store}-paced-u{n:07d}" for n in range(args.paced_rate * args.paced_seconds)]

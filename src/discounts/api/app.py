@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from discounts import logs, metrics
@@ -51,7 +50,7 @@ class RequireJsonBody:
             and scope["path"].startswith("/api/")
             and not scope["path"].startswith(notifications.FORM_PATHS)
         ):
-            content_type = Headers(scope=scope).get("content-type")
+            content_type = _header(scope, b"content-type")
             if content_type is not None and not _is_json(content_type):
                 detail = f"send the body as JSON with Content-Type: application/json, not {content_type!r}"
                 refusal = problems.problem(

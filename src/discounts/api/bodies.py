@@ -16,6 +16,7 @@ import orjson
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
+from starlette.requests import ClientDisconnect
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -45,13 +46,25 @@ def add_documented_models(schemas: dict[str, Any]) -> None:
 
 async def read_body(request: Request, model: type[M]) -> M:
     """The request's JSON body as ``model``; a 422 problem (as FastAPI's) when it is not one."""
-    body = await request.body()
+    body = await _body(request)
     if not body:
         raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required"}])
     try:
         return model.model_validate_json(body)
     except ValidationError as exc:
         raise RequestValidationError([{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]) from None
+
+
+async def _body(request: Request) -> bytes:
+    """The whole body, straight from the ASGI messages (Starlette's stream adds a generator per chunk)."""
+    chunks = []
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 def json_response(content: Any, status_code: int = 200) -> Response:
