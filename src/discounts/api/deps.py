@@ -1,4 +1,4 @@
-"""Dependencies the routers declare: the unit of work, the caller, the clock, the store.
+"""Dependencies the routers declare: the unit of work, the caller, the clock.
 
 Every dependency is ``async def``: FastAPI runs a plain ``def`` dependency in its thread
 pool, a thread hop per request for what is a dictionary lookup.
@@ -17,7 +17,6 @@ from discounts.auth import Principal, Role
 from discounts.db import UnitOfWork, unit_of_work
 from discounts.errors import RateLimited, Unauthenticated
 from discounts.runtime import Runtime
-from discounts.usage.store import UsageStore
 
 
 async def get_runtime(request: Request) -> Runtime:
@@ -43,12 +42,6 @@ async def get_now(runtime: RuntimeDep) -> datetime:
 
 NowDep = Annotated[datetime, Depends(get_now)]
 
-
-async def get_store(runtime: RuntimeDep) -> UsageStore:
-    return runtime.store
-
-
-StoreDep = Annotated[UsageStore, Depends(get_store)]
 
 #: Documents the bearer scheme in OpenAPI; the token itself is read by ``authenticate``.
 bearer = HTTPBearer(auto_error=False, description="A JWT with `sub`, `role` and (for brands) `brand`")
@@ -87,13 +80,6 @@ def _limit(runtime: Runtime, key: str) -> None:
     retry_after = runtime.rate_limit.hit(key)
     if retry_after is not None:
         raise RateLimited(retry_after)
-
-
-async def get_principal(request: Request, _: Annotated[Any, Depends(bearer)]) -> Principal:
-    return await authenticate(request)
-
-
-PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
 def role(*roles: Role) -> Any:
