@@ -148,8 +148,9 @@ async def redeem_all(apis: list[Server], users: list[str], tokens: dict[str, str
 
     Each sender has a client of its own with one connection, used back to back: httpcore's
     pool costs more CPU per request the more connections it holds (one shared pool of 32 made
-    this process the busiest on the machine), and a connection that idles towards uvicorn's
-    5-second keep-alive timeout can be closed under a request (``ReadError``).
+    this process the busiest on the machine), and with shared pools 3 runs of 5 ended in
+    ``ReadError`` (likely a connection idle in the pool, closed by uvicorn's 5-second
+    keep-alive as a request went out; the servers logged nothing before it).
     """
     per_api = IN_FLIGHT // len(apis)
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1, keepalive_expiry=1.0)
