@@ -65,3 +65,17 @@ class SMTPSink:
     def per_recipient(self) -> Counter[str]:
         with self._lock:
             return Counter(rcpt for rcpt, _ in self.raw)
+
+
+class PipeliningSink(SMTPSink):
+    """The same server, offering PIPELINING (RFC 2920) in its EHLO reply, as production relays do.
+
+    aiosmtpd reads commands from a buffered stream and answers them in order, so it takes
+    pipelined commands; it only does not say so.
+    """
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]

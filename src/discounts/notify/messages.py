@@ -13,15 +13,23 @@ headers, then the two parts, each quoted-printable (``binascii``, in C). A quote
 body never holds ``=_`` (a ``=`` there starts ``=XX`` or a soft line break), so a boundary
 that starts with ``=_`` cannot occur in a part.
 
-Every message is rendered in full, per recipient: templates may use ``recipient`` in any
-way. What a chunk can share it does: the templates are looked up once per chunk
-(``announcements``), which also skips Jinja's check of the files for changes per message.
+What a chunk can share it does. Its templates are looked up once (which also skips
+Jinja's check of the files for changes per message), and a template that only *prints*
+what differs per recipient (``{{ recipient.id }}``, ``{{ recipient.email }}``,
+``{{ unsubscribe_url }}``, as the packaged ones do) is rendered once per chunk with markers
+in those places; each message then fills the markers in (HTML-escaped in an autoescaped
+template, as Jinja would). That is exactly what a full render gives, and Jinja was two
+thirds of a message's rendering. A template that uses a per-recipient value any other way
+(in an ``{% if %}``, through a filter, a ``{% set %}``, an ``{% include %}``...) is rendered
+in full for every recipient, as before: nothing an operator writes is ever rendered wrong.
 """
 
 from __future__ import annotations
 
 import binascii
 import hashlib
+import re
+import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,8 +44,10 @@ from jinja2 import (
     PackageLoader,
     StrictUndefined,
     Template,
+    nodes,
     select_autoescape,
 )
+from markupsafe import escape
 
 from discounts.fields import format_time
 from discounts.money import format_money
@@ -78,6 +88,67 @@ class Templates(NamedTuple):
     subject: Template
     text: Template
     html: Template
+
+
+#: What an announcement's templates see that differs per recipient: (variable, attribute or None).
+PER_RECIPIENT = {("recipient", "id"), ("recipient", "email"), ("unsubscribe_url", None)}
+#: Template features that reach beyond what this template's own syntax tree shows.
+_OPAQUE = (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport, nodes.EvalContextModifier)
+
+
+def only_prints_recipient(ast: nodes.Template) -> bool:
+    """True if the template uses per-recipient values only as ``{{ value }}``, the whole of an output.
+
+    Then rendering it once with markers and filling them in per recipient is exactly a full
+    render. Anything else (a condition, a filter, a loop, an assignment, another template
+    pulled in) makes the output depend on the values in ways a marker cannot stand for.
+    """
+    if any(True for _ in ast.find_all(_OPAQUE)):
+        return False
+    printed: set[int] = set()
+    for output in ast.find_all(nodes.Output):
+        for node in output.nodes:
+            if isinstance(node, nodes.Getattr) and isinstance(node.node, nodes.Name):
+                if (node.node.name, node.attr) in PER_RECIPIENT:
+                    printed.add(id(node.node))
+            elif isinstance(node, nodes.Name) and (node.name, None) in PER_RECIPIENT:
+                printed.add(id(node))
+    names = {name for name, _ in PER_RECIPIENT}
+    return all(id(name) in printed for name in ast.find_all(nodes.Name) if name.name in names)
+
+
+class _Markers:
+    """Stand-ins for the per-recipient values: unique strings that survive HTML escaping unchanged."""
+
+    def __init__(self) -> None:
+        self.nonce = secrets.token_hex(8)
+        self.pattern = re.compile("\x00" + self.nonce + ":([a-z_.]+)\x00")
+
+    def __getitem__(self, key: str) -> str:
+        return f"\x00{self.nonce}:{key}\x00"
+
+    def context(self, code: CodeFacts) -> dict[str, Any]:
+        recipient = Recipient(self["recipient.id"], self["recipient.email"])
+        return {"code": code, "recipient": recipient, "unsubscribe_url": self["unsubscribe_url"]}
+
+
+@dataclass(frozen=True, slots=True)
+class Prerendered:
+    """A template's output with holes: ``literals[0] + value(slots[0]) + literals[1] + ...``."""
+
+    literals: tuple[str, ...]
+    slots: tuple[str, ...]
+    escaped: bool
+
+    def fill(self, values: dict[str, str]) -> str:
+        if not self.slots:
+            return self.literals[0]
+        out = [self.literals[0]]
+        for slot, literal in zip(self.slots, self.literals[1:], strict=True):
+            value = values[slot]
+            out.append(str(escape(value)) if self.escaped else value)
+            out.append(literal)
+        return "".join(out)
 
 
 def human_time(value: datetime) -> str:
@@ -133,11 +204,14 @@ class MessageRenderer:
         subject = " ".join(templates.subject.render(**context).split())
         text = templates.text.render(**context)
         html = templates.html.render(**context)
+        return self._assemble(to, _subject(subject), message_id, headers, text, html)
+
+    def _assemble(self, to: str, subject: str, message_id: str, headers: dict[str, str], text: str, html: str) -> Email:
         boundary = f"=_{message_id}"
         head = {
             "From": self._sender,
             "To": to,
-            "Subject": _subject(subject),
+            "Subject": subject,
             "Message-ID": f"<{message_id}@{self._domain}>",
             **headers,
             "MIME-Version": "1.0",
@@ -148,22 +222,53 @@ class MessageRenderer:
         lines += [f"--{boundary}--", ""]
         return Email(to=to, data=CRLF.join(lines).encode())
 
+    def _prerender(self, name: str, template: Template, code: CodeFacts, markers: _Markers) -> Prerendered | None:
+        """The template rendered once for the whole chunk, or None if it must be rendered per recipient."""
+        assert self._env.loader is not None
+        source = self._env.loader.get_source(self._env, name)[0]
+        if not only_prints_recipient(self._env.parse(source)):
+            return None
+        pieces = markers.pattern.split(template.render(**markers.context(code)))
+        autoescape = self._env.autoescape
+        escaped = bool(autoescape(name) if callable(autoescape) else autoescape)
+        return Prerendered(tuple(pieces[0::2]), tuple(pieces[1::2]), escaped)
+
     def announcements(self, code: CodeFacts) -> Callable[[Recipient, datetime], Email]:
         """The announcement of ``code`` to one recipient, for a chunk (the templates are looked up now)."""
         templates = self._templates("code_announcement")
+        markers = _Markers()
+        names = [f"code_announcement.{kind}" for kind in ("subject.txt", "txt", "html")]
+        once = [self._prerender(name, template, code, markers) for name, template in zip(names, templates, strict=True)]
+        subject_once, text_once, html_once = once
+        fixed_subject = None
+        if subject_once is not None and not subject_once.slots:
+            fixed_subject = _subject(" ".join(subject_once.literals[0].split()))
+        code_tag = code.code_hash[:24]
+        dates: dict[int, str] = {}
 
         def announcement(recipient: Recipient, now: datetime) -> Email:
             unsubscribe_url = self._tokens.url(recipient.id)
             user_tag = hashlib.sha256(recipient.id.encode()).hexdigest()[:24]
+            second = int(now.timestamp())
+            date = dates.get(second)
+            if date is None:  # Date shows whole seconds: one formatting per second, not per message
+                dates.clear()
+                date = dates[second] = format_datetime(now)
             headers = {
-                "Date": format_datetime(now),
+                "Date": date,
                 "List-Unsubscribe": f"<{unsubscribe_url}>",
                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
                 "Precedence": "bulk",
             }
-            context = {"code": code, "recipient": recipient, "unsubscribe_url": unsubscribe_url}
-            message_id = f"code.{code.code_hash[:24]}.{user_tag}"
-            return self._email(templates, recipient.email, message_id, headers, context)
+            message_id = f"code.{code_tag}.{user_tag}"
+            if subject_once is None or text_once is None or html_once is None:
+                context = {"code": code, "recipient": recipient, "unsubscribe_url": unsubscribe_url}
+                return self._email(templates, recipient.email, message_id, headers, context)
+            values = {"recipient.id": recipient.id, "recipient.email": recipient.email}
+            values["unsubscribe_url"] = unsubscribe_url
+            subject = fixed_subject or _subject(" ".join(subject_once.fill(values).split()))
+            text, html = text_once.fill(values), html_once.fill(values)
+            return self._assemble(recipient.email, subject, message_id, headers, text, html)
 
         return announcement
 

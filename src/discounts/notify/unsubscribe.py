@@ -8,10 +8,11 @@ because an e-mail read months later must still let its reader opt out.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import json
 from datetime import datetime
-from urllib.parse import urlencode
 
 import jwt
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +24,12 @@ from discounts.settings import Settings
 
 PURPOSE = "unsubscribe"
 PATH = "/api/v1/unsubscribe/"
+#: What PyJWT writes for an HS256 header (sorted keys, no spaces), base64url without padding.
+_HEADER = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=")
+
+
+def _b64(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
 
 
 class UnsubscribeTokens:
@@ -32,10 +39,19 @@ class UnsubscribeTokens:
         self._base = settings.public_url.rstrip("/") + PATH
 
     def mint(self, user_id: str) -> str:
-        return jwt.encode({"sub": user_id, "purpose": PURPOSE}, self._key, algorithm="HS256")
+        """The JWT that ``jwt.encode({"sub": user_id, "purpose": ...}, key, "HS256")`` gives, byte for byte.
+
+        Written out because a fan-out mints one per message and PyJWT's general path (key
+        checks, header merging) was a fifth of a message's rendering; tests compare the two.
+        """
+        payload = json.dumps({"sub": user_id, "purpose": PURPOSE}, separators=(",", ":")).encode()
+        signing_input = _HEADER + b"." + _b64(payload)
+        signature = hmac.new(self._key, signing_input, hashlib.sha256).digest()
+        return (signing_input + b"." + _b64(signature)).decode("ascii")
 
     def url(self, user_id: str) -> str:
-        return f"{self._base}?{urlencode({'token': self.mint(user_id)})}"
+        # A JWT is base64url and dots: nothing in it needs quoting in a query string.
+        return f"{self._base}?token={self.mint(user_id)}"
 
     def user_id(self, token: str) -> str:
         try:
