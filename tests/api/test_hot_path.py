@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from discounts.auth import TokenVerifier
@@ -143,3 +143,45 @@ async def test_the_hot_routes_are_counted_under_their_route(settings: Settings, 
         assert response.status_code == 401
         after = metrics.REQUESTS.labels("GET", "/api/v1/discountcode/{id}/", "401")._value.get()
         assert after == before + 1
+
+
+async def test_a_code_past_its_period_is_answered_at_once_and_read_again_behind(api: Api, app: FastAPI) -> None:
+    """Refresh ahead: a flash sale never waits, all at once, for the code's next query."""
+    await api.brand()
+    await api.code("AHEAD")
+    sessions = app.state.runtime.sessions
+    now = [100.0]
+    cache = CodeCache(sessions, ttl=2, clock=lambda: now[0])
+    queries = count_queries(sessions)
+    assert (await cache.get("AHEAD")).id == "AHEAD"
+    assert len(queries) == 1
+    now[0] += 3  # past the period, within the next one
+    answers = await asyncio.gather(*(cache.get("AHEAD") for _ in range(50)))
+    assert {code.id for code in answers} == {"AHEAD"}
+    assert len(queries) == 1  # answered before the query ran: nobody waited for it
+    await asyncio.sleep(0.2)  # the refresh behind the requests
+    assert len(queries) == 2
+    now[0] += 1  # fresh again after the refresh: no query
+    await cache.get("AHEAD")
+    assert len(queries) == 2
+
+
+async def test_a_removed_code_is_gone_once_the_refresh_finds_nothing(api: Api, app: FastAPI) -> None:
+    await api.brand()
+    await api.code("GONE")
+    sessions = app.state.runtime.sessions
+    now = [100.0]
+    cache = CodeCache(sessions, ttl=2, clock=lambda: now[0])
+    await cache.get("GONE")
+    async with sessions() as session:
+        await session.execute(text("DELETE FROM fanouts WHERE code_id = 'GONE'"))  # an operator's removal
+        await session.execute(text("DELETE FROM discount_codes WHERE id = 'GONE'"))
+        await session.commit()
+    now[0] += 3
+    assert (await cache.get("GONE")).id == "GONE"  # still answered while it is read again
+    await asyncio.sleep(0.2)
+    with pytest.raises(CodeNotFound):
+        await cache.get("GONE")
+    now[0] += 10  # long past both periods: a miss waits for the query, which finds nothing
+    with pytest.raises(CodeNotFound):
+        await cache.get("GONE")

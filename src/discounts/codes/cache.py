@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from discounts.codes.service import find_code
+from discounts.errors import CodeNotFound
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,11 +45,22 @@ class CodeCache:
     be found at once. Concurrent lookups of one code share a single query (single flight),
     run as a task of its own so that a caller who goes away does not cancel it for the rest.
     A session is opened only for that query: a hit touches no database at all.
+
+    When a code's period ends it is read again *behind* the requests (refresh ahead): for one
+    more period its terms are still answered while one query fetches them anew, so a flash
+    sale never stops, every ``ttl`` seconds, to wait for the database all at once. A code
+    an operator removed is gone once that query finds nothing (at most two periods).
     """
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], ttl: float, max_size: int = 10_000) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        ttl: float,
+        max_size: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._sessions = sessions
-        self._ttl, self._max = ttl, max_size
+        self._ttl, self._max, self._clock = ttl, max_size, clock
         self._entries: dict[str, tuple[float, CodeTerms]] = {}
         self._loading: dict[str, asyncio.Task[CodeTerms]] = {}
 
@@ -55,14 +68,29 @@ class CodeCache:
         """The code whose string (any case) or hash is ``ref``; raises CodeNotFound."""
         key = ref.upper()
         hit = self._entries.get(key)
-        if hit is not None and hit[0] > time.monotonic():
-            return hit[1]
+        if hit is not None:
+            fresh_until, terms = hit
+            now = self._clock()
+            if now <= fresh_until:
+                return terms
+            if now <= fresh_until + self._ttl:
+                self._start_loading(key, ref)
+                return terms
+        return await asyncio.shield(self._start_loading(key, ref))
+
+    def _start_loading(self, key: str, ref: str) -> asyncio.Task[CodeTerms]:
         task = self._loading.get(key)
         if task is None:
             task = asyncio.ensure_future(self._load(key, ref))
             self._loading[key] = task
-            task.add_done_callback(lambda _: self._loading.pop(key, None))
-        return await asyncio.shield(task)
+            task.add_done_callback(lambda done: self._loaded(key, done))
+        return task
+
+    def _loaded(self, key: str, task: asyncio.Task[CodeTerms]) -> None:
+        self._loading.pop(key, None)
+        # Also marks the exception as seen when no request waited for this (a refresh ahead).
+        if not task.cancelled() and isinstance(task.exception(), CodeNotFound):
+            self._entries.pop(key, None)
 
     async def _load(self, key: str, ref: str) -> CodeTerms:
         async with self._sessions() as session:
@@ -74,5 +102,5 @@ class CodeCache:
         if self._ttl > 0:
             if len(self._entries) >= self._max:
                 self._entries.clear()
-            self._entries[key] = (time.monotonic() + self._ttl, terms)
+            self._entries[key] = (self._clock() + self._ttl, terms)
         return terms
