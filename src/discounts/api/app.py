@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from discounts import logs, metrics
 from discounts.api import codes, directory, notifications, ops, problems, usage
+from discounts.api.deps import raw_header
 from discounts.api.hot_routes import HotRoutes
 from discounts.clock import Clock, utcnow
 from discounts.runtime import Runtime
@@ -51,7 +52,7 @@ class RequireJsonBody:
             and scope["path"].startswith("/api/")
             and not scope["path"].startswith(notifications.FORM_PATHS)
         ):
-            content_type = _header(scope, b"content-type")
+            content_type = raw_header(scope, b"content-type")
             if content_type is not None and not _is_json(content_type):
                 detail = f"send the body as JSON with Content-Type: application/json, not {content_type!r}"
                 refusal = problems.problem(
@@ -148,7 +149,7 @@ class Observe:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        rid = logs.accept_request_id(_header(scope, b"x-request-id"))
+        rid = logs.accept_request_id(raw_header(scope, b"x-request-id"))
         token = logs.request_id.set(rid)
         status = 500
         header = (b"x-request-id", rid.encode())
@@ -169,10 +170,3 @@ class Observe:
             metrics.observe_request(method, getattr(route, "path", "unmatched"), status, seconds)
             logs.log_request(scope["method"], scope["path"], status, seconds)
             logs.request_id.reset(token)
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None

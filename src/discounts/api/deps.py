@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPBearer
+from starlette.types import Scope
 
 from discounts.auth import Principal, Role
 from discounts.db import UnitOfWork, unit_of_work
@@ -47,13 +48,18 @@ NowDep = Annotated[datetime, Depends(get_now)]
 bearer = HTTPBearer(auto_error=False, description="A JWT with `sub`, `role` and (for brands) `brand`")
 
 
-def _bearer_token(request: Request) -> str | None:
-    """The token of ``Authorization: Bearer …``, read from the raw headers (no Headers object)."""
-    for name, value in request.scope["headers"]:
-        if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+def raw_header(scope: Scope, name: bytes) -> str | None:
+    """A request header straight from the ASGI scope: a hot path need not build a Headers object."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
     return None
+
+
+def _bearer_token(request: Request) -> str | None:
+    """The token of ``Authorization: Bearer …``."""
+    scheme, _, token = (raw_header(request.scope, b"authorization") or "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
 async def authenticate(request: Request, *roles: Role) -> Principal:
