@@ -17,7 +17,7 @@ from discounts.codes.cache import CodeCache
 from discounts.errors import CodeNotFound, Unauthenticated
 from discounts.fields import code_hash
 from discounts.settings import Settings
-from tests.api.conftest import serve
+from tests.api.conftest import assert_problem, serve
 from tests.conftest import Api, FakeClock, make_token
 
 
@@ -185,3 +185,60 @@ async def test_a_removed_code_is_gone_once_the_refresh_finds_nothing(api: Api, a
     now[0] += 10  # long past both periods: a miss waits for the query, which finds nothing
     with pytest.raises(CodeNotFound):
         await cache.get("GONE")
+
+
+async def test_the_hot_routes_answer_without_the_trailing_slash(api: Api, client: httpx.AsyncClient) -> None:
+    await api.brand()
+    await api.code()
+    fetched = await client.get("/api/v1/discountcode/SPRINGSALE2022", headers=api.auth.user())
+    assert fetched.status_code == 200
+    assert fetched.json()["id"] == "SPRINGSALE2022"
+    body = {"code": "SPRINGSALE2022", "user": "u-1", "amount": "120.00"}
+    redeemed = await client.post("/api/v1/discountcodeusage", json=body, headers=api.auth.user())
+    assert redeemed.status_code == 201
+    assert redeemed.json()["amount_to_pay"] == "108.00"
+    missing = await client.get("/api/v1/discountcode/NOSUCH", headers=api.auth.user())
+    assert_problem(missing, 404, "code_not_found")
+    assert missing.json()["instance"] == "/api/v1/discountcode/NOSUCH/"
+
+
+async def test_a_redemption_that_is_not_json_gets_415_and_uses_nothing(api: Api, client: httpx.AsyncClient) -> None:
+    await api.brand()
+    await api.code()
+    body = '{"code": "SPRINGSALE2022", "user": "u-1", "amount": "120.00"}'
+    for path in ("/api/v1/discountcodeusage/", "/api/v1/discountcodeusage"):
+        refused = await client.post(path, content=body, headers={**api.auth.user(), "Content-Type": "text/plain"})
+        assert_problem(refused, 415, "unsupported_media_type", path)
+        assert refused.headers["x-request-id"]
+    typed = await client.post(
+        "/api/v1/discountcodeusage/",
+        content=body,
+        headers={**api.auth.user(), "Content-Type": "application/json; charset=utf-8"},
+    )
+    assert typed.status_code == 201  # the refused attempts used nothing
+
+
+async def test_an_unexpected_failure_on_a_hot_route_is_a_500_problem_with_its_request_id(
+    api: Api, app: FastAPI, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    await api.brand()
+    await api.code()
+    redeemer = app.state.runtime.redeemer
+
+    async def broken(*args: object, **kwargs: object) -> bool:
+        raise RuntimeError("the store is broken")
+
+    original, redeemer.store.record = redeemer.store.record, broken
+    try:
+        response = await client.post(
+            "/api/v1/discountcodeusage/",
+            json={"code": "SPRINGSALE2022", "user": "u-1", "amount": "120.00"},
+            headers={**api.auth.user(), "X-Request-ID": "broken-1"},
+        )
+    finally:
+        redeemer.store.record = original
+    problem = assert_problem(response, 500, "internal_error")
+    assert problem["request_id"] == "broken-1" == response.headers["x-request-id"]
+    assert "the store is broken" not in response.text
+    assert any("the store is broken" in (record.exc_text or "") for record in caplog.records)
+    assert (await api.redeem()).status_code == 201  # nothing was used by the failed attempt

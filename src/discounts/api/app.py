@@ -13,8 +13,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from discounts import logs, metrics
 from discounts.api import codes, directory, notifications, ops, problems, usage
+from discounts.api.bodies import is_json
 from discounts.api.deps import raw_header
-from discounts.api.hot_routes import HotRoutes
+from discounts.api.hot_routes import HotRoutes, with_trailing_slash
 from discounts.clock import Clock, utcnow
 from discounts.runtime import Runtime
 from discounts.settings import Settings, get_settings
@@ -28,9 +29,7 @@ class OptionalTrailingSlash:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/api/") and not scope["path"].endswith("/"):
-            scope = dict(scope, path=scope["path"] + "/")
-            if scope.get("raw_path"):
-                scope["raw_path"] = scope["raw_path"] + b"/"
+            scope = with_trailing_slash(scope)
         await self.app(scope, receive, send)
 
 
@@ -53,7 +52,7 @@ class RequireJsonBody:
             and not scope["path"].startswith(notifications.FORM_PATHS)
         ):
             content_type = raw_header(scope, b"content-type")
-            if content_type is not None and not _is_json(content_type):
+            if content_type is not None and not is_json(content_type):
                 detail = f"send the body as JSON with Content-Type: application/json, not {content_type!r}"
                 refusal = problems.problem(
                     415, "unsupported_media_type", "Unsupported media type", detail, instance=scope["path"]
@@ -61,11 +60,6 @@ class RequireJsonBody:
                 await refusal(scope, receive, send)
                 return
         await self.app(scope, receive, send)
-
-
-def _is_json(content_type: str) -> bool:
-    media_type = content_type.split(";", 1)[0].strip().lower()
-    return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
 
 
 #: Allocations between young-generation collections (CPython's default is 700). A request makes a few
@@ -84,6 +78,21 @@ def settle_garbage_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLD)
+
+
+def put_hot_routes_outside(app: FastAPI) -> None:
+    """Two layers outside FastAPI's own: ``Observe``, then the checkout's ``HotRoutes``.
+
+    ``add_middleware`` puts a layer inside Starlette's error layer and FastAPI's telemetry and
+    body-limit layers; the hot routes would pay for those on every request though they
+    answer every error themselves, and ``Observe`` must see every answer, the hot ones too.
+    """
+    build_framework_stack = app.build_middleware_stack
+
+    def build_middleware_stack() -> ASGIApp:
+        return Observe(HotRoutes(build_framework_stack()))
+
+    app.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]
 
 
 def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastAPI:
@@ -121,10 +130,9 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
     problems.install(app)
     for module in (directory, codes, usage, notifications, ops):
         app.include_router(module.router)
-    app.add_middleware(HotRoutes)
     app.add_middleware(RequireJsonBody)
-    app.add_middleware(Observe)
     app.add_middleware(OptionalTrailingSlash)
+    put_hot_routes_outside(app)
     return app
 
 

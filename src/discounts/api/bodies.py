@@ -67,5 +67,11 @@ async def _body(request: Request) -> bytes:
             return b"".join(chunks)
 
 
+def is_json(content_type: str) -> bool:
+    """``application/json`` or a ``+json`` type such as ``application/merge-patch+json``."""
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
+
+
 def json_response(content: Any, status_code: int = 200) -> Response:
     return Response(orjson.dumps(content), status_code=status_code, media_type="application/json")

@@ -1,13 +1,16 @@
-"""The two routes of a checkout — fetch the code, redeem it — found without FastAPI's router.
+"""The two routes of a checkout — fetch the code, redeem it — served ahead of FastAPI's stack.
 
 FastAPI (0.165) matches a request against the routes of every included router, twice, and
-wraps the endpoint in its exception and exit-stack layers: ~140 µs a request on this
-project's machine, as much as the whole of a bare FastAPI endpoint (benchmarks/README.md).
-These two routes are the flash sale, so this layer dispatches them itself, to the very
-endpoint functions the routers declare — the OpenAPI document, the validation and every
-answer stay the same — and renders their errors with the same problem handlers.
-Everything else, and anything unusual about these two (a code reference too long, say),
-goes to FastAPI as before.
+wraps the endpoint in its exception and exit-stack layers; before the router, a request also
+passes Starlette's error layer, FastAPI's telemetry and body-limit layers and our own slash
+and content-type layers: ~140 µs a request on this project's machine, as much as the whole of
+a bare FastAPI endpoint (benchmarks/README.md). These two routes are the flash sale, so this
+layer sits outside all of that (only ``Observe`` is outside it) and does for them what those
+layers would: the optional trailing slash, the 415 for a body that is not JSON, the problem
+details of every error, a 500 problem for an unexpected one. It calls the very endpoint
+functions the routers declare — the OpenAPI document, the validation and every answer stay
+the same. Everything else, and anything unusual about these two (a code reference too long,
+say), goes to FastAPI as before.
 """
 
 from __future__ import annotations
@@ -21,12 +24,22 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from discounts.api import codes, problems, usage
+from discounts.api.bodies import is_json
+from discounts.api.deps import raw_header
 from discounts.errors import DiscountsError
 
 REDEEM_PATH = "/api/v1/discountcodeusage/"
 CODE_PREFIX = "/api/v1/discountcode/"
 #: The longest code reference (a SHA-256 hash or a code string); longer ones get FastAPI's 422.
 MAX_REF = 64
+
+
+def with_trailing_slash(scope: Scope) -> Scope:
+    """The scope of ``/api/v1/discountcode``, answered as ``/api/v1/discountcode/`` (no redirect)."""
+    scope = dict(scope, path=scope["path"] + "/")
+    if scope.get("raw_path"):
+        scope["raw_path"] = scope["raw_path"] + b"/"
+    return scope
 
 
 class HotRoutes:
@@ -40,12 +53,18 @@ class HotRoutes:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path, method = scope["path"], scope["method"]
-            if path == REDEEM_PATH and method == "POST":
-                await self._serve(scope, receive, send, usage.use_code)
-                return
-            if method == "GET" and path.startswith(CODE_PREFIX):
-                ref = path[len(CODE_PREFIX) : -1]
-                if 0 < len(ref) <= MAX_REF and path.endswith("/") and "/" not in ref:
+            if method == "POST" and (path == REDEEM_PATH or path == REDEEM_PATH[:-1]):
+                if path != REDEEM_PATH:
+                    scope = with_trailing_slash(scope)
+                content_type = raw_header(scope, b"content-type")
+                if content_type is None or is_json(content_type):
+                    await self._serve(scope, receive, send, usage.use_code)
+                    return
+            elif method == "GET" and path.startswith(CODE_PREFIX):
+                ref = path[len(CODE_PREFIX) :].removesuffix("/")
+                if 0 < len(ref) <= MAX_REF and "/" not in ref:
+                    if not path.endswith("/"):
+                        scope = with_trailing_slash(scope)
                     await self._serve(scope, receive, send, codes.get_code, ref)
                     return
         await self.app(scope, receive, send)
@@ -61,4 +80,6 @@ class HotRoutes:
             response = await problems.domain_error(request, exc)
         except RequestValidationError as exc:
             response = await problems.validation_error(request, exc)
+        except Exception as exc:  # noqa: BLE001 - logged with its traceback, answered as a 500 problem
+            response = await problems.unexpected(request, exc)
         await response(scope, receive, send)

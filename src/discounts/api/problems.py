@@ -145,7 +145,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return problem(exc.status_code, code, title, str(exc.detail), headers=headers, instance=request.scope["path"])
 
 
-async def _unexpected(request: Request, exc: Exception) -> Response:
+async def unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(
         500, "internal_error", "Internal error", "an unexpected error occurred", instance=request.scope["path"]
@@ -156,7 +156,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(DiscountsError, domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected)
+    app.add_exception_handler(Exception, unexpected)
     _document_problems(app)
 
 
