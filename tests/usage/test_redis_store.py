@@ -222,3 +222,34 @@ async def test_every_waiting_redemption_hears_that_redis_went_away(tmp_path: Pat
     finally:
         await store.close()
         server.stop()
+
+
+def test_calls_are_packed_as_redis_py_would_pack_them() -> None:
+    from redis.asyncio.connection import Connection
+
+    from discounts.usage.redis_pipelining import pack_evalsha
+
+    arguments = [2, "du{7}SPRING:0:0", "du{7}:stream", b"\x00\xff\r\n", "ünïcode", 0, -17, 2**40]
+    theirs = b"".join(Connection().pack_command("EVALSHA", "a" * 40, *arguments))
+    assert pack_evalsha("a" * 40, arguments) == theirs
+    with pytest.raises(TypeError):
+        pack_evalsha("a" * 40, [1.5])
+
+
+async def test_an_error_reply_in_a_batch_is_that_calls_alone(redis_server: RedisServer) -> None:
+    """Calls sent in one write: one refused by Redis, the others answered, the connection still in step."""
+    from discounts.usage.redis_pipelining import AutoPipeline
+
+    client = Redis.from_url(redis_server.url, decode_responses=True)
+    pipeline = AutoPipeline(client, asyncio.Semaphore(4))
+    echo = client.register_script("return ARGV[1]")
+    fails = client.register_script("return redis.error_reply('REFUSED ' .. ARGV[1])")
+    await client.script_flush()  # the first write finds neither script: loaded and sent again
+    try:
+        calls = [pipeline.call(fails if n == 3 else echo, [], [f"n{n}"]) for n in range(8)]
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        assert [str(r) for r in results] == [f"n{n}" if n != 3 else "REFUSED n3" for n in range(8)]
+        assert isinstance(results[3], Exception)
+        assert await pipeline.call(echo, [], ["after"]) == "after"
+    finally:
+        await client.aclose()
