@@ -87,6 +87,9 @@ async def test_the_tour_on_the_embedded_default(tmp_path: Path) -> None:
             # Counted in the worker process, shown by the API process.
             assert 'discounts_emails_total{kind="announcement",outcome="sent"} 1.0' in metrics, metrics
             assert "discounts_ledger_copied_total 1.0" in metrics, metrics
+            # Counted in the API process, through the same shared files.
+            assert 'discounts_redemptions_total{outcome="redeemed"} 1.0' in metrics, metrics
+            assert 'discounts_redemptions_total{outcome="code_already_used"} 1.0' in metrics, metrics
             docs = await http.get("/docs")
             assert docs.status_code == 200
             assert "/docs/static/swagger-ui-bundle.js" in docs.text
