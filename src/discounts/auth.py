@@ -12,6 +12,7 @@ import binascii
 import enum
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -64,8 +65,9 @@ class TokenVerifier:
     signature included, so only a token that passed the full check is ever found in it.
     """
 
-    #: Verified tokens remembered per process (oldest forgotten first): ~400 bytes each.
-    CACHE_SIZE = 32_768
+    #: Verified tokens remembered per process (oldest forgotten first): ~500 bytes each, so ~35 MB;
+    #: at 1,700 new shoppers a second in one process, a token is remembered for ~40 s.
+    CACHE_SIZE = 65_536
 
     def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
         hs256 = _PreparedHMAC.prepare_once(settings.hs256_secret())
@@ -86,7 +88,9 @@ class TokenVerifier:
         self._issuer = settings.jwt_issuer
         self._leeway = settings.jwt_leeway_seconds
         self._clock = clock
-        self._verified: dict[str, tuple[Principal, float]] = {}
+        # An OrderedDict, not a dict: forgetting a plain dict's oldest key scans past every slot
+        # deleted before it, ~24 µs a new token once the cache is full (an OrderedDict: ~1.6 µs).
+        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
 
     def verify(self, token: str) -> Principal:
         known = self._verified.get(token)
@@ -115,7 +119,7 @@ class TokenVerifier:
             raise Unauthenticated(f"invalid token: {exc}") from exc
         principal = principal_from_claims(claims)
         if len(self._verified) >= self.CACHE_SIZE:
-            del self._verified[next(iter(self._verified))]
+            self._verified.popitem(last=False)
         self._verified[token] = (principal, float(claims["exp"]) + self._leeway)
         return principal
 
