@@ -11,7 +11,9 @@
  *   cc -O2 -pthread -o pace benchmarks/pace.c
  *   ./pace HOST PORT RATE SECONDS THREADS REQUESTS_FILE
  *
- * Prints one JSON object: sent, statuses, and latency percentiles in milliseconds.
+ * Prints one JSON object: sent, statuses, and latency percentiles in milliseconds. With
+ * PACE_TIMELINE=FILE in the environment it also writes each request's due time and latency
+ * (seconds, milliseconds; one line each, in due order), to see when the slow ones happened.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -174,6 +176,16 @@ int main(int argc, char **argv) {
             counts[status_of[k]]++;
         else
             failed++;
+    }
+    const char *timeline = getenv("PACE_TIMELINE");
+    if (timeline) {
+        FILE *out = fopen(timeline, "w");
+        if (!out) {
+            perror(timeline);
+            return 1;
+        }
+        for (long k = 0; k < total; k++) fprintf(out, "%.4f %.3f\n", (double)k / rate, latency_ms[k]);
+        fclose(out);
     }
     qsort(latency_ms, (size_t)total, sizeof(double), compare);
     printf("{\"sent\": %ld, \"seconds\": %.2f, \"rate\": %.1f, \"failed\": %ld, \"statuses\": {", total, elapsed,

@@ -110,6 +110,8 @@ def serve(
             log_config=logs.logging_config(settings),
             log_level=None,
             access_log=False,
+            # No "server: uvicorn" on every answer: it tells a scanner what to try, and costs a header.
+            server_header=False,
         )
     finally:
         if supervisor:

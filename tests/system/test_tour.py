@@ -82,7 +82,9 @@ async def test_the_tour_on_the_embedded_default(tmp_path: Path) -> None:
             assert r.json()["status"] == "done"
             assert r.json()["sent"] == 1
         async with httpx.AsyncClient(base_url=server.url) as http:
-            assert (await http.get("/readyz")).status_code == 200
+            ready = await http.get("/readyz")
+            assert ready.status_code == 200
+            assert "server" not in ready.headers  # uvicorn's banner header is off
             metrics = (await http.get("/metrics")).text
             # Counted in the worker process, shown by the API process.
             assert 'discounts_emails_total{kind="announcement",outcome="sent"} 1.0' in metrics, metrics
