@@ -5,12 +5,17 @@
     ├── Unauthenticated        401 unauthenticated
     ├── Forbidden              403 forbidden
     │   ├── BrandMismatch      403 brand_mismatch
-    │   └── UserMismatch       403 user_mismatch
+    │   ├── UserMismatch       403 user_mismatch
+    │   └── NotInGroup         403 not_in_group (the code is for another user group)
     ├── NotFound               404 (code_not_found, rule_not_found, brand_not_found, user_not_found)
     ├── CodeExists             409 code_exists
-    ├── CodeAlreadyUsed        409 code_already_used
+    ├── CodeAlreadyUsed        409 code_already_used (this user's uses are all taken)
+    ├── CodeNotActive          409 code_not_active (before the rule's starts_at)
+    ├── CodeExhausted          409 code_exhausted (max_uses reached, or the budget would be passed)
     ├── CodeExpired            410 code_expired
     ├── InvalidInput           422 validation_error (with per-field ``errors``)
+    ├── MinAmountNotMet        422 min_amount_not_met
+    ├── CurrencyMismatch       422 currency_mismatch
     ├── RateLimited            429 rate_limited
     └── MailError              (background work only, never an HTTP answer)
         ├── MailTemporaryError the mail server is unreachable or said 4xx: retry later
@@ -55,6 +60,10 @@ class UserMismatch(Forbidden):
     code, title = "user_mismatch", "Acting for another user"
 
 
+class NotInGroup(Forbidden):
+    code, title = "not_in_group", "The code is for another group of users"
+
+
 class NotFound(DiscountsError):
     status, code, title = 404, "not_found", "Not found"
 
@@ -81,6 +90,22 @@ class CodeExists(DiscountsError):
 
 class CodeAlreadyUsed(DiscountsError):
     status, code, title = 409, "code_already_used", "Discount code already used"
+
+
+class CodeNotActive(DiscountsError):
+    status, code, title = 409, "code_not_active", "Discount code not active yet"
+
+
+class CodeExhausted(DiscountsError):
+    status, code, title = 409, "code_exhausted", "Discount code exhausted"
+
+
+class MinAmountNotMet(DiscountsError):
+    status, code, title = 422, "min_amount_not_met", "Order below the code's minimum"
+
+
+class CurrencyMismatch(DiscountsError):
+    status, code, title = 422, "currency_mismatch", "Wrong currency for this code"
 
 
 class CodeExpired(DiscountsError):

@@ -27,6 +27,9 @@ STRICT = ConfigDict(extra="forbid", str_strip_whitespace=False)
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$"
 Identifier = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 
+#: ISO 4217 alphabetic codes: three upper-case letters (EUR, USD, JPY).
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+
 CODE_RE = re.compile(r"^[A-Z0-9_-]{3,64}$")
 #: What a client may send, checked before upper-casing: "straße".upper() is "STRASSE".
 CODE_INPUT_PATTERN = r"^[A-Za-z0-9_-]{3,64}$"

@@ -39,12 +39,20 @@ def _upgrade(connection: Connection, url: str, revision: str) -> None:
         # then find nothing to do. The lock is released when this transaction ends.
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
     elif connection.dialect.name == "sqlite":
+        # Batch migrations copy a table and drop the old one, which the rows of other tables
+        # still reference; SQLite only lets that happen with its checks off, and the pragma
+        # only takes effect outside a transaction. The references are checked again below.
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
         # The sqlite3 module starts no transaction before DDL, so two processes would both
         # create the tables. SQLite's write lock, taken first, makes them wait instead.
         connection.exec_driver_sql("BEGIN IMMEDIATE")
     config = alembic_config(url)
     config.attributes["connection"] = connection
     command.upgrade(config, revision)
+    if connection.dialect.name == "sqlite":
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise RuntimeError(f"the migration left rows that reference nothing: {broken[:5]}")
 
 
 def upgrade_sync(url: str) -> None:

@@ -32,8 +32,23 @@ class Line:
 
 
 @dataclass(frozen=True, slots=True)
+class Offer:
+    """A rule's discount: ``percent`` % off, or a fixed ``amount_off`` — exactly one of them."""
+
+    percent: int | None = None
+    amount_off: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        if (self.percent is None) == (self.amount_off is None):
+            raise ValueError("an offer is a percent or an amount off, not both or neither")
+
+
+@dataclass(frozen=True, slots=True)
 class Priced:
+    """An order priced under an offer; ``eligible`` is the part the offer applies to."""
+
     amount: Decimal
+    eligible: Decimal
     discount_amount: Decimal
     amount_to_pay: Decimal
 
@@ -43,13 +58,22 @@ def discount_of(eligible: Decimal, percent: int) -> Decimal:
     return quantize(eligible * Decimal(percent) / HUNDRED)
 
 
-def price_amount(amount: Decimal, percent: int) -> Priced:
-    """A whole order of ``amount`` discounted by ``percent`` %."""
-    discount = discount_of(amount, percent)
-    return Priced(quantize(amount), discount, quantize(amount) - discount)
+def discount_on(eligible: Decimal, offer: Offer) -> Decimal:
+    """The offer's discount on ``eligible``: never more than ``eligible`` itself, rounded once."""
+    if offer.percent is not None:
+        return discount_of(eligible, offer.percent)
+    assert offer.amount_off is not None
+    return min(quantize(offer.amount_off), quantize(eligible))
 
 
-def price_cart(lines: Iterable[Line], brand: str, percent: int) -> Priced:
+def price_amount(amount: Decimal, offer: Offer) -> Priced:
+    """A whole order of ``amount``, all of it eligible."""
+    total = quantize(amount)
+    discount = discount_on(amount, offer)
+    return Priced(total, total, discount, total - discount)
+
+
+def price_cart(lines: Iterable[Line], brand: str, offer: Offer) -> Priced:
     """A cart where only ``brand``'s lines are discounted; the rest is paid in full."""
     total = Decimal(0)
     eligible = Decimal(0)
@@ -58,5 +82,10 @@ def price_cart(lines: Iterable[Line], brand: str, percent: int) -> Priced:
         total += subtotal
         if line.brand == brand:
             eligible += subtotal
-    discount = discount_of(eligible, percent)
-    return Priced(quantize(total), discount, quantize(total) - discount)
+    discount = discount_on(eligible, offer)
+    return Priced(quantize(total), quantize(eligible), discount, quantize(total) - discount)
+
+
+def to_cents(value: Decimal) -> int:
+    """Money as a whole number of hundredths, for counters kept in the usage store."""
+    return int(quantize(value) * 100)

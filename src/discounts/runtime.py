@@ -11,6 +11,7 @@ from discounts.auth import TokenVerifier
 from discounts.clock import Clock, utcnow
 from discounts.codes.cache import CodeCache
 from discounts.db import make_engine, make_sessionmaker
+from discounts.directory.groups import UserGroups
 from discounts.notify.queue import SESSION_KEY, TaskPublisher, make_celery
 from discounts.ratelimit import RateLimit
 from discounts.settings import Settings
@@ -54,7 +55,7 @@ class Runtime:
             verifier=TokenVerifier(settings),
             codes=codes,
             tasks=tasks,
-            redeemer=Redeemer(store, codes, clock, grace),
+            redeemer=Redeemer(store, codes, UserGroups(sessions, settings.code_cache_seconds), clock, grace),
             rate_limit=RateLimit(settings.rate_limit),
             clock=clock,
         )

@@ -31,6 +31,23 @@ def assert_problem(response: httpx.Response, status: int, code: str, case: objec
     return body
 
 
+def percent_rule(rule_id: int, discount: int, brand: str = "acme", group: str | None = None) -> dict[str, Any]:
+    """A rule as the API returns it: every field, the unset ones null, one use per user."""
+    return {
+        "id": rule_id,
+        "brand": brand,
+        "discount": discount,
+        "amount_off": None,
+        "currency": None,
+        "min_amount": None,
+        "starts_at": None,
+        "max_uses": None,
+        "max_uses_per_user": 1,
+        "budget": None,
+        "group": group,
+    }
+
+
 def error_fields(body: dict[str, Any]) -> list[str]:
     """The dotted field paths a validation problem lists (without the leading ``body``)."""
     return [".".join(str(part) for part in error["loc"][1:]) for error in body["errors"]]

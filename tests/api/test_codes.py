@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.conftest import assert_problem, error_fields
+from tests.api.conftest import assert_problem, error_fields, percent_rule
 from tests.conftest import Api, FakeClock
 
 VALIDITY = "2027-05-31T23:59:59Z"
@@ -41,7 +41,7 @@ async def test_create_with_an_inline_rule(acme: Api, clock: FakeClock) -> None:
     assert created == {
         "id": "SPRINGSALE2022",
         "hash": hashlib.sha256(b"SPRINGSALE2022").hexdigest(),
-        "rule": {"id": created["rule"]["id"], "brand": "acme", "discount": 10, "group": None},
+        "rule": percent_rule(created["rule"]["id"], 10),
         "validity": VALIDITY,
         "created_at": "2026-01-15T12:00:00Z",
     }
@@ -63,9 +63,7 @@ async def test_create_with_an_existing_rule_of_the_same_brand(acme: Api) -> None
     first = await create(acme, body(id="FIRST", rule=rule_id))
     second = await create(acme, body(id="SECOND", rule=rule_id))
     assert first.status_code == second.status_code == 201, (first.text, second.text)
-    assert (
-        first.json()["rule"] == second.json()["rule"] == {"id": rule_id, "brand": "acme", "discount": 25, "group": None}
-    )
+    assert first.json()["rule"] == second.json()["rule"] == percent_rule(rule_id, 25)
     assert [r["id"] for r in await rules(acme)] == [rule_id]
 
 

@@ -69,7 +69,8 @@ async def test_money_is_a_string_out_and_a_string_or_number_in(document: dict[st
     for field in ("amount", "discount_amount", "amount_to_pay"):
         assert out[field]["type"] == "string", field
         assert out[field]["pattern"] == r"^[0-9]+\.[0-9]{2}$"
-    assert set(schemas["RedemptionOut"]["required"]) >= {"code", "user", "used_at", "discount", "amount"}
+    assert set(schemas["RedemptionOut"]["required"]) >= {"code", "user", "used_at", "amount", "amount_to_pay"}
+    assert {"discount", "amount_off", "currency"} <= schemas["RedemptionOut"]["properties"].keys()
     assert types(schemas["RedemptionIn"]["properties"]["amount"]) == {"string", "number", "null"}
     assert types(schemas["CartItem"]["properties"]["price"]) == {"string", "number"}
 
@@ -83,8 +84,10 @@ async def test_code_body_matches_the_contract(document: dict[str, Any]) -> None:
     rule_options = code_in["properties"]["rule"]["anyOf"]
     assert {"$ref": "#/components/schemas/RuleIn"} in rule_options
     assert any(option.get("type") == "integer" for option in rule_options)
-    discount = schemas["RuleIn"]["properties"]["discount"]
+    (discount,) = [kind for kind in schemas["RuleIn"]["properties"]["discount"]["anyOf"] if kind["type"] != "null"]
     assert (discount["type"], discount["exclusiveMinimum"], discount["exclusiveMaximum"]) == ("integer", 0, 100)
+    rule_out = schemas["RuleOut"]
+    assert set(rule_out["required"]) == set(rule_out["properties"])  # every field, null when unset
     view = schemas["CodeView"]["properties"]
     assert {"id", "hash", "rule", "validity", "created_at", "expired", "used"} <= view.keys()
     assert view["validity"]["format"] == "date-time"

@@ -44,13 +44,32 @@ VALID: dict[str, list[Any]] = {
             "validity": "2027-05-31T23:59:59Z",
         },
         {"id": "BYRULE", "rule": 1, "validity": "2026-02-01T00:00:00+01:00"},
+        {
+            "id": "FIXEDOFF",
+            "rule": {
+                "brand": "acme",
+                "amount_off": "5",
+                "currency": "EUR",
+                "min_amount": "20",
+                "starts_at": "2026-01-01T00:00:00Z",
+                "max_uses": 10,
+                "max_uses_per_user": 2,
+                "budget": "100",
+            },
+            "validity": "2027-05-31T23:59:59Z",
+        },
     ],
-    "rule": [{"brand": "acme", "discount": 20}],
+    "rule": [
+        {"brand": "acme", "discount": 20},
+        {"brand": "acme", "amount_off": "5.00", "currency": "EUR", "max_uses": 3, "budget": "9.99", "group": "vip"},
+    ],
     "usage": [
         {"code": "SPRINGSALE2022", "user": "u-1", "amount": "120.00"},
         {"code": "springsale2022", "user": "u-1", "items": [{"brand": "acme", "price": "50.00", "quantity": 2}]},
+        {"code": "LIMITED", "user": "u-1", "amount": "120.00", "currency": "EUR"},
     ],
 }
+VALID["quote"] = VALID["usage"]
 
 
 def mutated(value: Any) -> st.SearchStrategy[Any]:
@@ -98,6 +117,9 @@ async def seeded(api: Api) -> Api:
     await api.user("u-1")
     await api.code("SPRINGSALE2022", discount=10)
     await api.code("OTHERCODE", discount=50)
+    limited = {"brand": "acme", "amount_off": "30", "currency": "EUR", "min_amount": "50", "max_uses": 2}
+    body = {"id": "LIMITED", "rule": {**limited, "budget": "40"}, "validity": "2027-05-31T23:59:59Z"}
+    assert (await api.client.post("/api/v1/discountcode/", json=body, headers=api.auth.brand())).status_code == 201
     return api
 
 
@@ -108,6 +130,7 @@ ENDPOINTS = {
     "code": ("POST", "/api/v1/discountcode/", "brand"),
     "rule": ("POST", "/api/v1/discountrule/", "brand"),
     "usage": ("POST", "/api/v1/discountcodeusage/", "user"),
+    "quote": ("POST", "/api/v1/discountcodequote/", "user"),
 }
 PATH_IDS = st.sampled_from(["acme", "u-1", "zeta", "Z.9:x@y", "-bad", "ä", "a" * 65])
 

@@ -126,14 +126,14 @@ async def store(backend: Backend) -> AsyncIterator[UsageStore]:
 
 
 async def add_code(
-    sessions: async_sessionmaker[AsyncSession], code: str = "SPRING", validity: datetime = VALIDITY
+    sessions: async_sessionmaker[AsyncSession], code: str = "SPRING", validity: datetime = VALIDITY, **rule: object
 ) -> None:
     """The rows a ledger rebuild reads a code's expiry from."""
     async with unit_of_work(sessions) as uow:
         if await uow.session.get(Brand, "acme") is None:
             uow.session.add(Brand(id="acme", name="Acme", email="promo@acme.example", created_at=NOW, updated_at=NOW))
             await uow.session.flush()
-        rule = DiscountRule(brand="acme", discount=10, created_at=NOW)
-        uow.session.add(rule)
+        made = DiscountRule(brand="acme", discount=10, created_at=NOW, **rule)
+        uow.session.add(made)
         await uow.session.flush()
-        uow.session.add(DiscountCode(id=code, hash=code_hash(code), rule_id=rule.id, validity=validity, created_at=NOW))
+        uow.session.add(DiscountCode(id=code, hash=code_hash(code), rule_id=made.id, validity=validity, created_at=NOW))

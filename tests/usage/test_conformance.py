@@ -11,14 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from discounts.db import unit_of_work
 from discounts.usage.ledger import copy_to_ledger, insert_usages, rebuild_store, verify_store
 from discounts.usage.models import DiscountUsage
-from discounts.usage.store import UsageStore
+from discounts.usage.store import Outcome, UsageStore
 from tests.usage.conftest import EXPIRES, GRACE, NOW, Backend, add_code, usage
 
 
 async def test_once_per_user_under_500_concurrent_attempts(store: UsageStore) -> None:
     results = await asyncio.gather(*(store.record(usage("u-1"), expires_at=EXPIRES) for _ in range(500)))
 
-    assert results.count(True) == 1
+    assert results.count(Outcome.CLAIMED) == 1
     assert await store.count("SPRING") == 1
     assert len(await store.pending(1000)) == 1
 

@@ -11,8 +11,11 @@ from discounts.auth import Role
 from discounts.codes import service
 from discounts.codes.models import DiscountCode, DiscountRule
 from discounts.codes.schemas import CodeIn, CodeOut, CodeView, RuleIn, RuleOut
+from discounts.codes.terms import RuleTerms
 from discounts.fields import format_time
+from discounts.money import format_money
 from discounts.runtime import Runtime
+from discounts.usage.service import limits_of
 
 router = APIRouter(prefix="/api/v1", tags=["codes"])
 
@@ -20,7 +23,24 @@ CodeRef = Annotated[str, Path(max_length=64, description="The code string (any c
 
 
 def rule_out(rule: DiscountRule) -> RuleOut:
-    return RuleOut(id=rule.id, brand=rule.brand, discount=rule.discount, group=rule.group)
+    return RuleOut.model_validate(rule_body(RuleTerms.of(rule)))
+
+
+def rule_body(rule: RuleTerms) -> dict[str, object]:
+    """The rule as the API shows it (``RuleOut``), built from plain values for the hot GET."""
+    return {
+        "id": rule.id,
+        "brand": rule.brand,
+        "discount": rule.discount,
+        "amount_off": None if rule.amount_off is None else format_money(rule.amount_off),
+        "currency": rule.currency,
+        "min_amount": None if rule.min_amount is None else format_money(rule.min_amount),
+        "starts_at": None if rule.starts_at is None else format_time(rule.starts_at),
+        "max_uses": rule.max_uses,
+        "max_uses_per_user": rule.max_uses_per_user,
+        "budget": None if rule.budget is None else format_money(rule.budget),
+        "group": rule.group,
+    }
 
 
 def code_out(code: DiscountCode) -> CodeOut:
@@ -69,13 +89,13 @@ async def get_code(
     view: dict[str, object] = {
         "id": code.id,
         "hash": code.hash,
-        "rule": {"id": code.rule_id, "brand": code.brand, "discount": code.discount, "group": code.group},
+        "rule": rule_body(code.rule),
         "validity": format_time(code.validity),
         "created_at": format_time(code.created_at),
         "expired": code.is_expired(runtime.clock()),
     }
     if principal.role is Role.user:
-        view["used"] = await runtime.store.used_at(code.id, principal.sub) is not None
+        view["used"] = await runtime.store.used_at(code.id, principal.sub, limits_of(code.rule)) is not None
     return json_response(view)
 
 

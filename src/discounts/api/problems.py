@@ -26,12 +26,13 @@ HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_lar
 DESCRIPTIONS = {
     400: "A broken or foreign link (`invalid_link`)",
     401: "No token, or an invalid, expired or wrongly signed one (`unauthenticated`)",
-    403: "The caller may not do this (`forbidden`, `brand_mismatch`, `user_mismatch`)",
+    403: "The caller may not do this (`forbidden`, `brand_mismatch`, `user_mismatch`, `not_in_group`)",
     404: "No such resource (`code_not_found`, ...)",
-    409: "A conflict with stored state (`code_exists`, `code_already_used`)",
+    409: "A conflict with stored state (`code_exists`, `code_already_used`, `code_not_active`, `code_exhausted`)",
     410: "The code's validity has passed (`code_expired`)",
     415: "The body is not JSON (`unsupported_media_type`)",
-    422: "A malformed or out-of-range payload (`validation_error`); `errors` lists each field",
+    422: "A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the"
+    " code does not apply to (`min_amount_not_met`, `currency_mismatch`)",
     429: "Too many requests (`rate_limited`), see `Retry-After`",
     503: "A dependency is unreachable (`not_ready`)",
 }

@@ -12,30 +12,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from discounts.codes.service import find_code
+from discounts.codes.terms import CodeTerms
 from discounts.errors import CodeNotFound
-
-
-@dataclass(frozen=True, slots=True)
-class CodeTerms:
-    """A code and its rule as plain values, detached from any database session."""
-
-    id: str
-    hash: str
-    rule_id: int
-    brand: str
-    discount: int
-    group: str | None
-    validity: datetime
-    created_at: datetime
-
-    def is_expired(self, now: datetime) -> bool:
-        return now > self.validity
 
 
 class CodeCache:
@@ -94,11 +76,7 @@ class CodeCache:
 
     async def _load(self, key: str, ref: str) -> CodeTerms:
         async with self._sessions() as session:
-            code = await find_code(session, ref)
-            rule = code.rule
-            terms = CodeTerms(
-                code.id, code.hash, rule.id, rule.brand, rule.discount, rule.group, code.validity, code.created_at
-            )
+            terms = CodeTerms.of(await find_code(session, ref))
         if self._ttl > 0:
             if len(self._entries) >= self._max:
                 self._entries.clear()

@@ -2,30 +2,74 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
-from discounts.fields import STRICT, CodeString, Identifier, TimeOut, UTCTime
+from discounts.fields import STRICT, CodeString, Currency, Identifier, Money, TimeOut, UTCTime
 
 Percent = Annotated[int, Field(gt=0, lt=100, strict=True, description="Percent off, 0 < discount < 100")]
 #: Rule ids are 32-bit integers in every database; a larger one cannot exist (and would overflow the query).
 RuleId = Annotated[int, Field(strict=True, ge=1, le=2**31 - 1)]
+#: Counts kept in 32-bit integer columns.
+Count = Annotated[int, Field(strict=True, ge=1, le=2**31 - 1)]
+
+
+def _positive(value: Decimal) -> Decimal:
+    if value <= 0:
+        raise ValueError("must be more than 0")
+    return value
+
+
+PositiveMoney = Annotated[Money, AfterValidator(_positive)]
 
 
 class RuleIn(BaseModel):
+    """Exactly one kind of discount (``discount`` or ``amount_off``); every limit is optional."""
+
     model_config = STRICT
 
     brand: Identifier
-    discount: Percent
-    group: Identifier | None = Field(default=None, description="Only users of this group are e-mailed")
+    discount: Percent | None = None
+    amount_off: PositiveMoney | None = Field(default=None, description="A fixed amount off, in `currency`")
+    currency: Currency | None = Field(default=None, description="ISO 4217, required with `amount_off`")
+    min_amount: PositiveMoney | None = Field(default=None, description="The eligible amount must be at least this")
+    starts_at: UTCTime | None = Field(default=None, description="First moment the code can be used")
+    max_uses: Count | None = Field(default=None, description="Total uses by all users together")
+    max_uses_per_user: Count | None = Field(default=None, description="Uses per user (1 when not set)")
+    budget: PositiveMoney | None = Field(default=None, description="Total discount given over all uses")
+    group: Identifier | None = Field(default=None, description="Only users of this group may use it and are e-mailed")
+
+    def kind_errors(self) -> list[tuple[str, str]]:
+        """(field, why) for a rule with neither or both kinds of discount, or an amount without currency.
+
+        Checked by ``codes.service`` rather than a model validator, so that each error names its
+        field (a model-level error would only name the model, inside the ``rule`` union).
+        """
+        if self.discount is None and self.amount_off is None:
+            return [("discount", "give 'discount' (percent) or 'amount_off' (a fixed amount)")]
+        if self.discount is not None and self.amount_off is not None:
+            return [("amount_off", "give 'discount' or 'amount_off', not both")]
+        if self.amount_off is not None and self.currency is None:
+            return [("currency", "'amount_off' needs a 'currency'")]
+        return []
 
 
 class RuleOut(BaseModel):
+    """A rule with every field: the ones not set are null, ``max_uses_per_user`` is 1 when not set."""
+
     id: int
     brand: str
-    discount: int
-    group: str | None = None
+    discount: int | None
+    amount_off: Money | None
+    currency: str | None
+    min_amount: Money | None
+    starts_at: TimeOut | None
+    max_uses: int | None
+    max_uses_per_user: int
+    budget: Money | None
+    group: str | None
 
 
 class CodeIn(BaseModel):

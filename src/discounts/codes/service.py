@@ -26,11 +26,28 @@ async def create_rule(
 ) -> DiscountRule:
     """A new rule; ``field`` names the brand in errors (``rule.brand`` when inline in a code)."""
     principal.require(Role.brand)
+    where = field.removesuffix("brand")
+    for name, why in data.kind_errors():  # a malformed rule is refused before anything is looked up
+        raise InvalidInput(f"{where}{name}", why)
     if data.brand != principal.brand:
         raise BrandMismatch(f"this token acts for brand {principal.brand!r}, not {data.brand!r}")
     if await session.get(Brand, data.brand) is None:
         raise InvalidInput(field, f"brand {data.brand!r} is not registered")
-    rule = DiscountRule(brand=data.brand, discount=data.discount, group=data.group, created_at=now)
+    if data.starts_at is not None and data.starts_at > now + MAX_VALIDITY:
+        raise InvalidInput(f"{where}starts_at", "must be within 100 years")
+    rule = DiscountRule(
+        brand=data.brand,
+        discount=data.discount,
+        amount_off=data.amount_off,
+        currency=data.currency,
+        min_amount=data.min_amount,
+        starts_at=data.starts_at,
+        max_uses=data.max_uses,
+        max_uses_per_user=data.max_uses_per_user,
+        budget=data.budget,
+        group=data.group,
+        created_at=now,
+    )
     session.add(rule)
     await session.flush()
     return rule
@@ -56,6 +73,9 @@ async def create_code(uow: UnitOfWork, principal: Principal, data: CodeIn, now: 
         raise InvalidInput("validity", "must be in the future")
     if data.validity > now + MAX_VALIDITY:
         raise InvalidInput("validity", "must be within 100 years")
+    if rule.starts_at is not None and rule.starts_at >= data.validity:
+        field = "rule.starts_at" if isinstance(data.rule, RuleIn) else "validity"
+        raise InvalidInput(field, "the rule's starts_at must be before the code's validity")
     if await session.get(DiscountCode, data.id) is not None:
         raise CodeExists(f"code {data.id} exists already")
     code = DiscountCode(id=data.id, hash=code_hash(data.id), rule=rule, validity=data.validity, created_at=now)

@@ -1,7 +1,7 @@
 """The durable ledger: the ``discount_usage`` table that outlives any loss of the usage store.
 
-The store's stream is copied here in batches, at least once; the insert ignores a (code, user)
-that is already there, so a batch copied twice (a crash between commit and acknowledge) lands
+The store's stream is copied here in batches, at least once; the insert ignores a (code, user,
+use) that is already there, so a batch copied twice (a crash between commit and acknowledge) lands
 once. Only after the rows are committed are the entries acknowledged in the store.
 """
 
@@ -14,14 +14,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from discounts.codes.models import DiscountCode
+from discounts.codes.terms import RuleTerms
 from discounts.db import unit_of_work
 from discounts.usage.models import DiscountUsage
-from discounts.usage.store import Usage, UsageStore
+from discounts.usage.service import limits_of
+from discounts.usage.store import NO_LIMITS, Limits, Usage, UsageStore
 
 T = TypeVar("T")
 
@@ -31,7 +33,10 @@ def _row(usage: Usage) -> dict[str, Any]:
         "code": usage.code,
         "user_id": usage.user,
         "brand": usage.brand,
+        "use": usage.use,
         "discount": usage.discount,
+        "amount_off": usage.amount_off,
+        "currency": usage.currency,
         "amount": usage.amount,
         "discount_amount": usage.discount_amount,
         "amount_to_pay": usage.amount_to_pay,
@@ -44,13 +49,14 @@ async def insert_usages(session: AsyncSession, usages: Sequence[Usage]) -> None:
     if not usages:
         return
     dialect = session.get_bind().dialect.name
+    key = ["code", "user_id", "use"]
     if dialect == "postgresql":
-        statement: Any = postgresql.insert(DiscountUsage).on_conflict_do_nothing(index_elements=["code", "user_id"])
+        statement: Any = postgresql.insert(DiscountUsage).on_conflict_do_nothing(index_elements=key)
     elif dialect == "sqlite":
-        statement = sqlite.insert(DiscountUsage).on_conflict_do_nothing(index_elements=["code", "user_id"])
+        statement = sqlite.insert(DiscountUsage).on_conflict_do_nothing(index_elements=key)
     else:
         raise RuntimeError(f"the ledger supports PostgreSQL and SQLite, not {dialect}")
-    unique = {(u.code, u.user): u for u in usages}
+    unique = {(u.code, u.user, u.use): u for u in usages}
     # One order for every copier, so that two inserting the same rows wait, never deadlock.
     await session.execute(statement, [_row(unique[key]) for key in sorted(unique)])
 
@@ -74,15 +80,21 @@ async def copy_to_ledger(store: UsageStore, sessions: async_sessionmaker[AsyncSe
 class LiveCode:
     code: str
     expires_at: datetime
+    #: Its rule's limits: where the store keeps the code's usages depends on them.
+    limits: Limits = NO_LIMITS
 
 
 async def live_codes(sessions: async_sessionmaker[AsyncSession], *, now: datetime, grace: timedelta) -> list[LiveCode]:
     """Codes whose usages the store still keeps: validity plus grace not passed yet."""
-    query = select(DiscountCode.id, DiscountCode.validity).where(DiscountCode.validity > now - grace)
+    query = select(DiscountCode).where(DiscountCode.validity > now - grace)
     async with sessions() as session:
-        rows = (await session.execute(query.order_by(DiscountCode.id))).all()
-    # The same expiry as a redemption gives its usage (usage.service.usage_expiry).
-    return [LiveCode(code, validity + grace) for code, validity in rows]
+        codes = (await session.scalars(query.order_by(DiscountCode.id))).all()
+        # The same expiry as a redemption gives its usage (usage.service.usage_expiry).
+        return [LiveCode(code.id, code.validity + grace, limits_of(RuleTerms.of(code.rule))) for code in codes]
+
+
+def limits_by_code(codes: Sequence[LiveCode]) -> dict[str, Limits]:
+    return {live.code: live.limits for live in codes if live.limits is not NO_LIMITS}
 
 
 async def count_ledger(sessions: async_sessionmaker[AsyncSession], codes: Sequence[LiveCode]) -> int:
@@ -107,6 +119,9 @@ USAGE_COLUMNS = (
     DiscountUsage.discount_amount,
     DiscountUsage.amount_to_pay,
     DiscountUsage.used_at,
+    DiscountUsage.amount_off,
+    DiscountUsage.currency,
+    DiscountUsage.use,
 )
 
 
@@ -116,16 +131,16 @@ async def ledger_batches(
     """The ledger's usages of ``codes``, about ``batch_size`` at a time (small codes share a batch).
 
     Each code is read in primary-key order with keyset paging, so no query scans usages of
-    expired codes and none slows down as the ledger grows.
+    expired codes and none slows down as the ledger grows; a user's uses come in order.
     """
     batch: list[Usage] = []
     for live in codes:
-        after = ""
+        after: tuple[str, int] = ("", 0)
         while True:
             query = (
                 select(*USAGE_COLUMNS)
-                .where(DiscountUsage.code == live.code, DiscountUsage.user_id > after)
-                .order_by(DiscountUsage.user_id)
+                .where(DiscountUsage.code == live.code, tuple_(DiscountUsage.user_id, DiscountUsage.use) > after)
+                .order_by(DiscountUsage.user_id, DiscountUsage.use)
                 .limit(batch_size)
             )
             async with sessions() as session:
@@ -136,7 +151,7 @@ async def ledger_batches(
                 batch = []
             if len(rows) < batch_size:
                 break
-            after = rows[-1].user_id
+            after = (rows[-1].user_id, rows[-1].use)
     if batch:
         yield batch
 
@@ -182,9 +197,10 @@ async def rebuild_store(
     """
     codes = await live_codes(sessions, now=now, grace=grace)
     expiry = {live.code: live.expires_at for live in codes}
+    limits = limits_by_code(codes)
     restored = present = 0
     async for usages in prefetched(ledger_batches(sessions, codes, batch_size)):
-        added = await store.restore(usages, expires_at=expiry)
+        added = await store.restore(usages, expires_at=expiry, limits=limits)
         restored, present = restored + added, present + len(usages) - added
         progress(len(usages))
     return RebuildReport(codes=len(codes), restored=restored, present=present)
@@ -231,9 +247,10 @@ async def verify_store(
     codes = await live_codes(sessions, now=now, grace=grace)
     report = VerifyReport(codes=len(codes))
     in_ledger: Counter[str] = Counter()
+    limits = limits_by_code(codes)
     async for usages in prefetched(ledger_batches(sessions, codes, batch_size)):
         pairs = [(u.code, u.user) for u in usages]
-        found = await store.used_at_many(pairs)
+        found = await store.used_at_many(pairs, limits)
         missing = [pair for pair, used_at in zip(pairs, found, strict=True) if used_at is None]
         report.missing_in_store += len(missing)
         report.missing_sample += missing[: sample - len(report.missing_sample)]

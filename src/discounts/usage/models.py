@@ -31,8 +31,13 @@ class DiscountUsage(Base):
 
     code: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    #: Which of the user's uses of the code this is: 1, or up to the rule's ``max_uses_per_user``.
+    use: Mapped[int] = mapped_column(Integer, primary_key=True, default=1, server_default="1")
     brand: Mapped[str] = mapped_column(String(ID_LENGTH))
-    discount: Mapped[int] = mapped_column(Integer)
+    #: Percent off, or NULL for a fixed amount off (``amount_off`` in ``currency``).
+    discount: Mapped[int | None] = mapped_column(Integer)
+    amount_off: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    currency: Mapped[str | None] = mapped_column(String(3))
     amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
     discount_amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
     amount_to_pay: Mapped[Decimal] = mapped_column(Numeric(14, 2))

@@ -9,6 +9,7 @@ memory arithmetic and the collision probability of the truncated field.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,8 +26,11 @@ LAYOUT_VERSION = 1
 #: The consumer group of the ledger copier on every shard's stream.
 LEDGER_GROUP = "ledger"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-#: The one field of a stream entry: [code, user, brand, discount, amount, discount_amount, amount_to_pay, used_at µs].
+#: The field of a stream entry: [code, user, brand, discount, amount, discount_amount, amount_to_pay,
+#: used_at µs] and, for a fixed amount off, [amount_off, currency] after them.
 STREAM_FIELD = "usage"
+#: The entry's second field, only for a user's second use and later: the use number.
+USE_FIELD = "n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,15 +47,26 @@ class Slot:
         """The level-0 bucket; it also holds the number of the deepest level."""
         return f"{self.prefix}:0:0"
 
+    @property
+    def totals(self) -> str:
+        """The code's shared count and budget spent (a code with shared limits lives in one shard)."""
+        return f"{self.prefix}:T"
+
 
 @dataclass(frozen=True, slots=True)
 class Layout:
     namespace: str
     shards: int
 
-    def locate(self, code: str, user: str) -> Slot:
+    def locate(self, code: str, user: str, *, shared: bool = False) -> Slot:
+        """Where (code, user) lives; a code with ``shared`` limits keeps all its users in one shard.
+
+        Spread over every shard, a popular code is no hot key; but its total and budget must
+        change in the same step as each user's count, and a script reaches one slot only.
+        """
         digest = usage_key(code, user)
-        shard = int.from_bytes(digest[0:4], "big") % self.shards
+        spread_by = hashlib.sha256(code.encode()).digest() if shared else digest
+        shard = int.from_bytes(spread_by[0:4], "big") % self.shards
         return Slot(
             shard=shard,
             prefix=self.code_prefix(shard, code),
@@ -82,33 +97,40 @@ def unix_seconds(moment: datetime) -> int:
 
 def stream_payload(usage: Usage) -> bytes:
     """The usage as one compact JSON array: one XADD argument instead of sixteen (the client's cost)."""
-    return orjson.dumps(
-        [
-            usage.code,
-            usage.user,
-            usage.brand,
-            usage.discount,
-            str(usage.amount),
-            str(usage.discount_amount),
-            str(usage.amount_to_pay),
-            (usage.used_at - EPOCH) // timedelta(microseconds=1),
-        ]
-    )
+    values = [
+        usage.code,
+        usage.user,
+        usage.brand,
+        usage.discount,
+        str(usage.amount),
+        str(usage.discount_amount),
+        str(usage.amount_to_pay),
+        (usage.used_at - EPOCH) // timedelta(microseconds=1),
+    ]
+    if usage.amount_off is not None:
+        values += [str(usage.amount_off), usage.currency]
+    return orjson.dumps(values)
 
 
 def stream_entry(shard: int, entry_id: str, fields: Mapping[str, str]) -> StreamEntry:
-    code, user, brand, discount, amount, discount_amount, amount_to_pay, used_at = orjson.loads(fields[STREAM_FIELD])
+    code, user, brand, discount, amount, discount_amount, amount_to_pay, used_at, *fixed = orjson.loads(
+        fields[STREAM_FIELD]
+    )
+    amount_off, currency = fixed if fixed else (None, None)
     return StreamEntry(
         id=f"{shard}/{entry_id}",
         usage=Usage(
             code=code,
             user=user,
             brand=brand,
-            discount=int(discount),
+            discount=None if discount is None else int(discount),
             amount=Decimal(amount),
             discount_amount=Decimal(discount_amount),
             amount_to_pay=Decimal(amount_to_pay),
             used_at=EPOCH + timedelta(microseconds=used_at),
+            amount_off=None if amount_off is None else Decimal(amount_off),
+            currency=currency,
+            use=int(fields.get(USE_FIELD, 1)),
         ),
     )
 

@@ -15,7 +15,7 @@ import os
 import socket
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any, TypeVar
@@ -24,6 +24,7 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.exceptions import NoScriptError, ResponseError
 
+from discounts.money import to_cents
 from discounts.settings import Settings, get_settings
 from discounts.usage.redis_layout import (
     LEDGER_GROUP,
@@ -36,7 +37,7 @@ from discounts.usage.redis_layout import (
     unix_seconds,
 )
 from discounts.usage.redis_pipelining import AutoPipeline
-from discounts.usage.store import StreamEntry, Usage
+from discounts.usage.store import NO_LIMITS, Limits, Outcome, StreamEntry, Usage
 
 log = logging.getLogger(__name__)
 
@@ -129,28 +130,36 @@ class RedisUsageStore:
             if isinstance(reply, Exception) and "BUSYGROUP" not in str(reply):
                 raise reply
 
-    def _claim_args(self, slot: Slot, usage: Usage, expires_at: datetime) -> list[Any]:
-        return [slot.prefix, slot.field, slot.bits, unix_seconds(usage.used_at), unix_seconds(expires_at)]
-
-    async def record(self, usage: Usage, *, expires_at: datetime) -> bool:
+    async def record(
+        self, usage: Usage, *, expires_at: datetime, limits: Limits = NO_LIMITS, dry_run: bool = False
+    ) -> Outcome:
         await self._prepare()
-        slot = self.layout.locate(usage.code, usage.user)
+        slot = self.layout.locate(usage.code, usage.user, shared=limits.shared)
         args: list[bytes | str | int] = [slot.field, slot.bits, unix_seconds(usage.used_at), unix_seconds(expires_at)]
         args += [self._capacity, STREAM_FIELD, stream_payload(usage)]
         keys = [slot.head, self.layout.stream(slot.shard)]
-        return bool(await self._pipeline.call(self._scripts["record"], keys, args))
+        if limits is not NO_LIMITS or dry_run:
+            budget = -1 if limits.budget_cents is None else limits.budget_cents
+            args += [limits.per_user, limits.max_uses or 0, budget, limits.discount_cents, "dry" if dry_run else ""]
+            if limits.shared:
+                keys.append(slot.totals)
+        use = int(await self._pipeline.call(self._scripts["record"], keys, args))
+        return Outcome.CLAIMED if use > 0 else Outcome.USED if use == 0 else Outcome.EXHAUSTED
 
-    async def used_at(self, code: str, user: str) -> datetime | None:
+    async def used_at(self, code: str, user: str, limits: Limits = NO_LIMITS) -> datetime | None:
         """One lookup, sent with whatever else this process is sending (a user fetching a code at checkout)."""
         await self._prepare()
-        slot = self.layout.locate(code, user)
+        slot = self.layout.locate(code, user, shared=limits.shared)
         keys, args = [self.layout.stream(slot.shard)], [slot.prefix, slot.field, slot.bits]
         (seconds,) = await self._pipeline.call(self._scripts["lookup"], keys, args)
         return None if seconds is None else datetime.fromtimestamp(int(seconds), UTC)
 
-    async def used_at_many(self, pairs: Sequence[tuple[str, str]]) -> list[datetime | None]:
+    async def used_at_many(
+        self, pairs: Sequence[tuple[str, str]], limits: Mapping[str, Limits] | None = None
+    ) -> list[datetime | None]:
         await self._prepare()
-        slots = [self.layout.locate(code, user) for code, user in pairs]
+        limits = limits or {}
+        slots = [self.layout.locate(code, user, shared=_shared(limits, code)) for code, user in pairs]
         calls = []
         for shard, positions in _by_shard(slots).items():
             for part in _chunks(positions, SCRIPT_BATCH):
@@ -163,15 +172,25 @@ class RedisUsageStore:
                 results[i] = None if seconds is None else datetime.fromtimestamp(int(seconds), UTC)
         return results
 
-    async def restore(self, usages: Sequence[Usage], *, expires_at: dict[str, datetime]) -> int:
+    async def restore(
+        self,
+        usages: Sequence[Usage],
+        *,
+        expires_at: Mapping[str, datetime],
+        limits: Mapping[str, Limits] | None = None,
+    ) -> int:
         await self._prepare()
-        slots = [self.layout.locate(u.code, u.user) for u in usages]
+        limits = limits or {}
+        slots = [self.layout.locate(u.code, u.user, shared=_shared(limits, u.code)) for u in usages]
         calls = []
         for shard, positions in _by_shard(slots).items():
             for part in _chunks(positions, SCRIPT_BATCH):
                 args: list[Any] = [self._capacity]
                 for i in part:
-                    args += self._claim_args(slots[i], usages[i], expires_at[usages[i].code])
+                    slot, usage = slots[i], usages[i]
+                    args += [slot.prefix, slot.field, slot.bits, unix_seconds(usage.used_at)]
+                    args += [unix_seconds(expires_at[usage.code]), usage.use]
+                    args += [slot.totals if _shared(limits, usage.code) else "", to_cents(usage.discount_amount)]
                 calls.append(("restore", self.layout.stream(shard), args))
         return sum(int(n) for n in await self._run(calls))
 
@@ -303,6 +322,11 @@ def _spread(total: int, shards: Sequence[int]) -> dict[int, int]:
     each, extra = divmod(total, len(shards))
     budgets = {shard: each + (1 if i < extra else 0) for i, shard in enumerate(shards)}
     return {shard: budget for shard, budget in budgets.items() if budget > 0}
+
+
+def _shared(limits: Mapping[str, Limits], code: str) -> bool:
+    found = limits.get(code)
+    return found is not None and found.shared
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, model_validator
 
-from discounts.fields import MAX_MONEY, STRICT, CodeString, Identifier, Money, TimeOut
+from discounts.fields import MAX_MONEY, STRICT, CodeString, Currency, Identifier, Money, TimeOut
 
 
 class CartItem(BaseModel):
@@ -24,6 +24,7 @@ class RedemptionIn(BaseModel):
     user: Identifier
     amount: Money | None = None
     items: Annotated[list[CartItem], Field(min_length=1, max_length=1000)] | None = None
+    currency: Currency | None = Field(default=None, description="The order's currency; required by a rule that has one")
 
     @model_validator(mode="after")
     def _amount_or_items(self) -> RedemptionIn:
@@ -34,11 +35,18 @@ class RedemptionIn(BaseModel):
         return self
 
 
-class RedemptionOut(BaseModel):
+class QuoteOut(BaseModel):
+    """What a redemption gives: ``discount`` for a percent rule, ``amount_off`` and ``currency`` for a fixed one."""
+
     code: str
     user: str
-    used_at: TimeOut
-    discount: int
+    discount: int | None = Field(default=None, description="Percent off (percent rules only)")
+    amount_off: Money | None = Field(default=None, description="The fixed amount off (fixed-amount rules only)")
+    currency: str | None = Field(default=None, description="The rule's currency, or the one the request named")
     amount: Money
     discount_amount: Money
     amount_to_pay: Money
+
+
+class RedemptionOut(QuoteOut):
+    used_at: TimeOut

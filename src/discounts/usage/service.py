@@ -1,17 +1,29 @@
-"""Redeeming a code: the checks of the design, in the contract's order, then one atomic claim."""
+"""Redeeming a code: the checks of the contract, in its order, then one atomic claim within the limits."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Protocol
 
 from discounts.auth import Principal, Role
 from discounts.clock import Clock
 from discounts.codes.cache import CodeCache
-from discounts.errors import CodeAlreadyUsed, CodeExpired, UserMismatch
-from discounts.money import Line, price_amount, price_cart
+from discounts.codes.terms import RuleTerms
+from discounts.directory.groups import UserGroups
+from discounts.errors import (
+    CodeAlreadyUsed,
+    CodeExhausted,
+    CodeExpired,
+    CodeNotActive,
+    CurrencyMismatch,
+    MinAmountNotMet,
+    NotInGroup,
+    UserMismatch,
+)
+from discounts.money import Line, format_money, price_amount, price_cart, to_cents
 from discounts.usage.schemas import RedemptionIn
-from discounts.usage.store import Usage, UsageStore
+from discounts.usage.store import NO_LIMITS, Limits, Outcome, Usage, UsageStore
 
 
 class HasValidity(Protocol):
@@ -24,22 +36,43 @@ def usage_expiry(code: HasValidity, grace: timedelta) -> datetime:
     return code.validity + grace
 
 
-class Redeemer:
-    """The redemption path, built once per process: the store, the code cache, the clock.
+def limits_of(rule: RuleTerms, discount: Decimal = Decimal(0)) -> Limits:
+    """What the store's atomic step enforces for ``rule``, with ``discount`` as this claim's share.
 
-    A redemption runs no SQL: the code's terms come from the cache (a query only on a miss)
-    and the usage store decides "used before" — so a flash sale costs the database nothing.
+    A rule with none of the limits gets ``NO_LIMITS`` itself: the stores' fast path, and the
+    layout every code had before rules had limits. Where a code's usages live depends only on
+    the rule, so lookups pass ``limits_of(rule)`` too.
+    """
+    if rule.max_uses_per_user == 1 and not rule.limits_the_code:
+        return NO_LIMITS
+    budget = None if rule.budget is None else to_cents(rule.budget)
+    return Limits(rule.max_uses_per_user, rule.max_uses, budget, to_cents(discount))
+
+
+class Redeemer:
+    """The redemption path, built once per process: the store, the code cache, the groups, the clock.
+
+    A redemption runs no SQL: the code's terms come from the cache (a query only on a miss),
+    a group-limited code's user group from its own cache, and the usage store decides "used
+    before", "all taken" and "over budget" in one step — so a flash sale costs the database nothing.
     """
 
-    def __init__(self, store: UsageStore, codes: CodeCache, clock: Clock, grace: timedelta) -> None:
-        self.store, self.codes, self.clock, self.grace = store, codes, clock, grace
+    def __init__(self, store: UsageStore, codes: CodeCache, groups: UserGroups, clock: Clock, grace: timedelta) -> None:
+        self.store, self.codes, self.groups, self.clock, self.grace = store, codes, groups, clock, grace
 
     async def redeem(self, principal: Principal, request: RedemptionIn) -> Usage:
-        """Use a code once: 403 for someone else, 404 unknown, 410 expired, 409 used before.
+        """Use a code, in the contract's order of refusals; the store's claim is the only arbiter of limits.
 
-        The store's claim is the only arbiter of "used before": two concurrent requests both
-        pass the expiry check, and exactly one of them wins the claim.
+        Two concurrent requests both pass the checks before the claim, and the claim lets
+        through exactly as many as the limits allow.
         """
+        return await self._use(principal, request, dry_run=False)
+
+    async def quote(self, principal: Principal, request: RedemptionIn) -> Usage:
+        """What :meth:`redeem` would answer now — the same checks, the same step of the store — recording nothing."""
+        return await self._use(principal, request, dry_run=True)
+
+    async def _use(self, principal: Principal, request: RedemptionIn, *, dry_run: bool) -> Usage:
         principal.require(Role.user)
         if request.user != principal.sub:
             raise UserMismatch(f"this token acts for user {principal.sub!r}, not {request.user!r}")
@@ -47,22 +80,43 @@ class Redeemer:
         now = self.clock()
         if code.is_expired(now):
             raise CodeExpired(f"code {code.id} expired at {code.validity.isoformat()}")
+        rule = code.rule
+        if rule.group is not None and await self.groups.group_of(principal.sub) != rule.group:
+            raise NotInGroup(f"code {code.id} is for users of group {rule.group!r}")
+        if not rule.is_active(now):
+            assert rule.starts_at is not None
+            raise CodeNotActive(f"code {code.id} can be used from {rule.starts_at.isoformat()}")
+        if rule.currency is not None and request.currency != rule.currency:
+            sent = f"not {request.currency}" if request.currency else "and the request names none"
+            raise CurrencyMismatch(f"code {code.id} is in {rule.currency}, {sent}")
         if request.items is not None:
             lines = [Line(item.brand, item.price, item.quantity) for item in request.items]
-            priced = price_cart(lines, code.brand, code.discount)
+            priced = price_cart(lines, rule.brand, rule.offer)
         else:
             assert request.amount is not None  # guaranteed by RedemptionIn
-            priced = price_amount(request.amount, code.discount)
+            priced = price_amount(request.amount, rule.offer)
+        if rule.min_amount is not None and priced.eligible < rule.min_amount:
+            minimum = format_money(rule.min_amount)
+            raise MinAmountNotMet(f"code {code.id} needs an eligible amount of {minimum}, not {priced.eligible}")
         usage = Usage(
             code=code.id,
             user=request.user,
-            brand=code.brand,
-            discount=code.discount,
+            brand=rule.brand,
+            discount=rule.discount,
             amount=priced.amount,
             discount_amount=priced.discount_amount,
             amount_to_pay=priced.amount_to_pay,
             used_at=now,
+            amount_off=rule.amount_off,
+            currency=rule.currency or request.currency,
         )
-        if not await self.store.record(usage, expires_at=usage_expiry(code, self.grace)):
-            raise CodeAlreadyUsed(f"user {request.user!r} has used code {code.id} already")
+        limits = limits_of(rule, priced.discount_amount)
+        outcome = await self.store.record(
+            usage, expires_at=usage_expiry(code, self.grace), limits=limits, dry_run=dry_run
+        )
+        if outcome is Outcome.USED:
+            times = "once" if rule.max_uses_per_user == 1 else f"{rule.max_uses_per_user} times"
+            raise CodeAlreadyUsed(f"user {request.user!r} has used code {code.id} {times} already")
+        if outcome is Outcome.EXHAUSTED:
+            raise CodeExhausted(f"code {code.id} has no uses or budget left for this order")
         return usage

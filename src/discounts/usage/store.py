@@ -9,8 +9,9 @@ Every backend makes :meth:`UsageStore.record` one atomic step that both claims t
 
 from __future__ import annotations
 
+import enum
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -22,14 +23,56 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
+    """One use of a code; ``use`` counts the user's uses of it (1 unless the rule allows more)."""
+
     code: str
     user: str
     brand: str
-    discount: int
+    #: Percent off, or None for a fixed ``amount_off`` in ``currency``.
+    discount: int | None
     amount: Decimal
     discount_amount: Decimal
     amount_to_pay: Decimal
     used_at: datetime
+    amount_off: Decimal | None = None
+    currency: str | None = None
+    use: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What a claim must respect besides its own user's count, decided in the same atomic step.
+
+    ``max_uses`` and ``budget_cents`` are shared by every user of the code; a code with either
+    keeps all its usages in one place of the store (one Redis Cluster slot), so that the shared
+    counters and every user's count change together. ``discount_cents`` is this claim's share
+    of the budget.
+    """
+
+    per_user: int = 1
+    max_uses: int | None = None
+    budget_cents: int | None = None
+    discount_cents: int = 0
+
+    @property
+    def shared(self) -> bool:
+        return self.max_uses is not None or self.budget_cents is not None
+
+
+NO_LIMITS = Limits()
+
+
+class Outcome(enum.Enum):
+    """A claim's answer; only ``CLAIMED`` is true, so ``if await store.record(...)`` reads well."""
+
+    CLAIMED = "claimed"
+    #: The user's uses of the code reached ``per_user``.
+    USED = "used"
+    #: ``max_uses`` is reached, or this discount would take the code past its budget.
+    EXHAUSTED = "exhausted"
+
+    def __bool__(self) -> bool:
+        return self is Outcome.CLAIMED
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,13 +89,23 @@ def usage_key(code: str, user: str) -> bytes:
 
 
 class UsageStore(Protocol):
-    async def record(self, usage: Usage, *, expires_at: datetime) -> bool:
-        """Claim (code, user) and append to the stream, atomically; False if already claimed."""
+    """Every method that finds a code's usages takes its :class:`Limits`: where they live depends on them."""
 
-    async def used_at(self, code: str, user: str) -> datetime | None:
-        """When ``user`` used ``code``, or None."""
+    async def record(
+        self, usage: Usage, *, expires_at: datetime, limits: Limits = NO_LIMITS, dry_run: bool = False
+    ) -> Outcome:
+        """Claim one more use of (code, user) within ``limits`` and append it to the stream, atomically.
 
-    async def used_at_many(self, pairs: Sequence[tuple[str, str]]) -> list[datetime | None]:
+        The appended usage carries its ``use`` number (the user's count after this claim).
+        ``dry_run`` answers what the claim would answer now and changes nothing (a quote).
+        """
+
+    async def used_at(self, code: str, user: str, limits: Limits = NO_LIMITS) -> datetime | None:
+        """When ``user`` first used ``code``, or None."""
+
+    async def used_at_many(
+        self, pairs: Sequence[tuple[str, str]], limits: Mapping[str, Limits] | None = None
+    ) -> list[datetime | None]:
         """:meth:`used_at` for many (code, user) pairs in few round trips (verifying the ledger)."""
 
     async def pending(self, limit: int) -> list[StreamEntry]:
@@ -61,11 +114,21 @@ class UsageStore(Protocol):
     async def acknowledge(self, entry_ids: Sequence[str]) -> None:
         """Mark entries as safely copied to the ledger, so they are not handed out again."""
 
-    async def restore(self, usages: Sequence[Usage], *, expires_at: dict[str, datetime]) -> int:
-        """Put usages back (after a loss) without appending them to the stream; returns how many were new."""
+    async def restore(
+        self,
+        usages: Sequence[Usage],
+        *,
+        expires_at: Mapping[str, datetime],
+        limits: Mapping[str, Limits] | None = None,
+    ) -> int:
+        """Put usages back (after a loss) without appending them to the stream; returns how many were new.
+
+        A user's uses arrive in order (``use`` 1, 2, …); each one put back also counts again
+        in its code's shared total and budget, which were lost with it.
+        """
 
     async def count(self, code: str) -> int:
-        """How many users have used ``code`` (for verification against the ledger)."""
+        """How many uses ``code`` has, all users together (for verification against the ledger)."""
 
     async def purge_expired(self, now: datetime) -> int:
         """Drop usages of codes past their expiry (backends with native TTLs do this themselves)."""

@@ -1,0 +1,123 @@
+"""Codes made before rules had limits keep working, with the same answers, after the migration."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from discounts.api.app import create_app
+from discounts.db import make_engine
+from discounts.migrate import upgrade
+from discounts.settings import Settings
+from discounts.usage.embedded import SQLiteUsageStore
+from discounts.usage.store import Outcome, usage_key
+from tests.api.conftest import assert_problem, percent_rule
+from tests.conftest import SECRET, FakeClock, _create_database, _drop_database, make_token
+from tests.services import POSTGRES_ADMIN_URL
+from tests.usage.conftest import EXPIRES, usage
+
+T0 = "2026-01-01 00:00:00+00:00"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def old_database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A database at revision 0001 (before limits) holding a brand, a rule, a code and one ledger row."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'old.sqlite3'}"
+        name = None
+    else:
+        name = f"discounts_old_{uuid.uuid4().hex[:10]}"
+        await _create_database(name)
+        url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        await upgrade(url, "0001")
+        engine = make_engine(url)
+        async with engine.begin() as conn:
+            for statement in (
+                "INSERT INTO brands (id, name, email, created_at, updated_at)"
+                f" VALUES ('acme', 'Acme', 'p@acme.example', '{T0}', '{T0}')",
+                f"INSERT INTO discount_rules (id, brand, discount, created_at) VALUES (7, 'acme', 10, '{T0}')",
+                "INSERT INTO discount_codes (id, hash, rule_id, validity, created_at)"
+                f" VALUES ('OLDCODE', 'a', 7, '2027-05-31 23:59:59+00:00', '{T0}')",
+                "INSERT INTO discount_usage (code, user_id, brand, discount, amount, discount_amount, amount_to_pay,"
+                f" used_at) VALUES ('OLDCODE', 'u-0', 'acme', 10, 120, 12, 108, '{T0}')",
+            ):
+                await conn.execute(text(statement))
+        await engine.dispose()
+        await upgrade(url)
+        yield url
+    finally:
+        if name:
+            await _drop_database(name)
+
+
+async def test_a_code_made_before_limits_answers_as_before(old_database: str, tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=old_database,
+        usage_store_url=f"sqlite:///{tmp_path / 'usages.sqlite3'}",
+        jwt_secret=SECRET,
+        code_cache_seconds=0,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    app = create_app(settings, clock=FakeClock())
+    user = {"Authorization": f"Bearer {make_token(settings, 'user', 'u-1')}"}
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            fetched = await client.get("/api/v1/discountcode/OLDCODE/", headers=user)
+            assert fetched.status_code == 200, fetched.text
+            assert fetched.json()["rule"] == percent_rule(7, 10)
+            body = {"code": "oldcode", "user": "u-1", "amount": "120.00"}
+            used = await client.post("/api/v1/discountcodeusage/", json=body, headers=user)
+            assert used.status_code == 201, used.text
+            assert (used.json()["discount"], used.json()["amount_to_pay"]) == (10, "108.00")
+            assert_problem(
+                await client.post("/api/v1/discountcodeusage/", json=body, headers=user), 409, "code_already_used"
+            )
+    engine = make_engine(old_database)
+    async with engine.connect() as conn:
+        row = (await conn.execute(text('SELECT user_id, "use", discount, amount_off FROM discount_usage'))).one()
+    await engine.dispose()
+    assert tuple(row) == ("u-0", 1, 10, None)
+
+
+V1_SCHEMA = """
+CREATE TABLE usages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, key BLOB NOT NULL UNIQUE, code TEXT NOT NULL, user_id TEXT NOT NULL,
+    brand TEXT NOT NULL, discount INTEGER NOT NULL, amount TEXT NOT NULL, discount_amount TEXT NOT NULL,
+    amount_to_pay TEXT NOT NULL, used_at REAL NOT NULL, expires_at REAL NOT NULL, copied INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX usages_uncopied ON usages (seq) WHERE copied = 0;
+CREATE INDEX usages_code ON usages (code);
+CREATE INDEX usages_expiry ON usages (expires_at);
+"""
+
+
+async def test_an_embedded_usage_file_of_before_is_brought_up_to_date(tmp_path: Path) -> None:
+    path = tmp_path / "usages.sqlite3"
+    old = usage("u-1")
+    with sqlite3.connect(path) as db:
+        db.executescript(V1_SCHEMA)
+        key = usage_key(old.code, old.user)[:16]
+        db.execute(
+            "INSERT INTO usages (key, code, user_id, brand, discount, amount, discount_amount, amount_to_pay,"
+            " used_at, expires_at, copied) VALUES (?, ?, ?, 'acme', 10, '120.00', '12.00', '108.00', ?, ?, 0)",
+            (key, old.code, old.user, old.used_at.timestamp(), EXPIRES.timestamp()),
+        )
+    store = SQLiteUsageStore(str(path))
+    try:
+        assert await store.used_at(old.code, old.user) == old.used_at
+        assert await store.record(old, expires_at=EXPIRES) is Outcome.USED
+        (entry,) = await store.pending(10)
+        assert (entry.usage.user, entry.usage.use, entry.usage.discount) == ("u-1", 1, 10)
+        assert await store.record(usage("u-2"), expires_at=EXPIRES)
+        assert await store.count(old.code) == 2
+    finally:
+        await store.close()
