@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -13,9 +15,10 @@ import pytest
 from jinja2 import Environment
 
 from discounts.notify import messages
-from discounts.notify.messages import CodeFacts, MessageRenderer, Recipient
+from discounts.notify.messages import CodeFacts, MessageRenderer, Recipient, describe_terms, format_amount, headline
 from discounts.notify.unsubscribe import UnsubscribeTokens
 from discounts.settings import Settings
+from discounts.usage.models import DiscountUsage
 from tests.conftest import SECRET
 
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
@@ -51,7 +54,9 @@ def test_an_announcement_reads_back_exactly_as_rendered(tmp_path: Path) -> None:
     # Parsed from the wire, the lines end in CRLF; a mail client shows them as lines.
     text = message.get_body(("plain",)).get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
     html = message.get_body(("html",)).get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
-    assert f"{CODE.brand_name} gives you 15% off its products with the code\n\n    SPRING\n" in text
+    terms = "15% off its products until 2027-05-31 23:59 UTC, once per customer."
+    assert f"{CODE.brand_name} gives you {terms}" in text
+    assert "Your code:\n\n    SPRING\n\nEnter it at checkout.\n" in text
     assert "Café Œuvre &amp; &lt;Fils&gt;" in html
     assert "This offer is for wholesale customers." in text
     link = message["List-Unsubscribe"].strip("<>")
@@ -154,3 +159,120 @@ def test_unsubscribe_tokens_are_the_jwts_pyjwt_writes(tmp_path: Path) -> None:
         token = tokens.mint(user_id)
         assert token == jwt.encode({"sub": user_id, "purpose": "unsubscribe"}, tokens._key, algorithm="HS256")
         assert tokens.user_id(token) == user_id
+
+
+PERCENT = replace(CODE, group=None)
+FIXED = replace(
+    PERCENT,
+    discount=None,
+    amount_off=Decimal("5.00"),
+    currency="EUR",
+    min_amount=Decimal("50.00"),
+    starts_at=datetime(2027, 6, 1, tzinfo=UTC),
+    validity=datetime(2027, 8, 31, 23, 59, 59, tzinfo=UTC),
+    max_uses=1000,
+)
+
+
+def test_a_percent_is_worded_with_the_validity_and_once_per_customer() -> None:
+    assert describe_terms(PERCENT) == "15% off its products until 2027-05-31 23:59 UTC, once per customer."
+    assert headline(PERCENT) == "15% off"
+
+
+def test_a_fixed_amount_is_worded_with_its_minimum_start_and_total_uses() -> None:
+    assert describe_terms(FIXED) == (
+        "€5 off orders of €50 or more, from 2027-06-01 00:00 UTC until 2027-08-31 23:59 UTC,"
+        " once per customer, while 1,000 last."
+    )
+    assert headline(FIXED) == "€5.00 off"
+    assert describe_terms(replace(FIXED, max_uses=1)).endswith(", once per customer, while 1 lasts.")
+
+
+def test_a_percent_minimum_without_a_currency_is_just_the_number() -> None:
+    terms = describe_terms(replace(PERCENT, min_amount=Decimal("49.90")))
+    assert terms == "15% off orders of 49.90 or more until 2027-05-31 23:59 UTC, once per customer."
+    assert "orders of €50 or more" in describe_terms(replace(PERCENT, min_amount=Decimal(50), currency="EUR"))
+
+
+def test_more_than_one_use_per_customer_is_worded_as_up_to() -> None:
+    assert describe_terms(replace(PERCENT, max_uses_per_user=3)).endswith(", up to 3 times per customer.")
+    assert describe_terms(replace(PERCENT, max_uses_per_user=1)).endswith(", once per customer.")
+    assert describe_terms(replace(PERCENT, max_uses_per_user=2500)).endswith(", up to 2,500 times per customer.")
+
+
+def test_a_budget_lasts_as_long_as_it_lasts() -> None:
+    budget = replace(PERCENT, budget=Decimal("10000.00"), currency="USD")
+    assert describe_terms(budget).endswith(", once per customer, while the budget lasts.")
+    both = replace(FIXED, budget=Decimal("2000.00"), max_uses_per_user=2)
+    assert describe_terms(both).endswith(", up to 2 times per customer, while 1,000 last and the budget lasts.")
+
+
+def test_a_group_is_named() -> None:
+    assert describe_terms(CODE) == (
+        "15% off its products until 2027-05-31 23:59 UTC, once per customer. This offer is for wholesale customers."
+    )
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "whole", "text"),
+    [
+        ("5.00", "EUR", True, "€5"),
+        ("5.00", "EUR", False, "€5.00"),
+        ("5.5", "USD", True, "$5.50"),
+        ("1234.5", "GBP", False, "£1,234.50"),
+        ("123.45", "CHF", True, "123.45 CHF"),
+        ("1000", "JPY", True, "1,000 JPY"),
+        ("50", None, True, "50"),
+        ("999999999999.99", "EUR", True, "€999,999,999,999.99"),
+    ],
+)
+def test_amounts_are_written_for_people(amount: str, currency: str | None, whole: bool, text: str) -> None:
+    assert format_amount(Decimal(amount), currency, whole=whole) == text
+
+
+def test_an_announcement_states_the_terms(tmp_path: Path) -> None:
+    code = replace(FIXED, brand_name="Acme & Co", group="vip", currency="CHF", amount_off=Decimal("7.50"))
+    terms = describe_terms(code)
+    assert terms.startswith("7.50 CHF off orders of 50 CHF or more, from ")
+    for once in (True, False):
+        with pytest.MonkeyPatch.context() as patched:
+            if not once:
+                patched.setattr(messages, "only_prints_recipient", lambda ast: False)
+            announcement = renderer(tmp_path / str(once)).announcements(code)
+        message = parse(announcement(Recipient("u1", "u1@example.com"), NOW).data)
+        assert message["Subject"] == "7.50 CHF off at Acme & Co with code SPRING"
+        text = message.get_body(("plain",)).get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
+        html = message.get_body(("html",)).get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
+        assert f"Acme & Co gives you {terms}\n" in text
+        assert "This offer is for vip customers." in text
+        assert f"<p>Acme &amp; Co gives you {terms}</p>" in html
+        assert "<title>7.50 CHF off at Acme &amp; Co</title>" in html
+
+
+def test_a_digest_writes_a_percent_or_a_fixed_amount_with_its_currency(tmp_path: Path) -> None:
+    def usage(user_id: str, discount: int | None, amount_off: str | None, currency: str | None) -> DiscountUsage:
+        return DiscountUsage(
+            code="SPRING",
+            user_id=user_id,
+            use=1,
+            brand="acme",
+            discount=discount,
+            amount_off=None if amount_off is None else Decimal(amount_off),
+            currency=currency,
+            amount=Decimal("120.00"),
+            discount_amount=Decimal("5.00"),
+            amount_to_pay=Decimal("115.00"),
+            used_at=NOW,
+        )
+
+    usages = [usage("u1", 10, None, None), usage("u2", None, "5.00", "EUR"), usage("u3", None, "5.00", "CHF")]
+    message = parse(renderer(tmp_path).digest(1, "Acme", "acme@example.com", usages, NOW).data)
+    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "by u1 at 2026-01-15 12:00 UTC: amount 120.00, discount 10% = 5.00, paid 115.00" in text
+    assert "by u2 at 2026-01-15 12:00 UTC: amount 120.00, discount €5.00 = 5.00, paid 115.00" in text
+    assert "discount 5.00 CHF = 5.00" in text
+    assert '<td align="right">10%</td>' in html
+    assert '<td align="right">€5.00</td>' in html
+    assert '<td align="right">5.00 CHF</td>' in html
+    assert "None" not in text + html

@@ -271,5 +271,12 @@ async def _load(notifier: Notifier, chunk_id: int) -> ChunkWork:
         discount=code.rule.discount,
         validity=code.validity,
         group=code.rule.group,
+        amount_off=code.rule.amount_off,
+        currency=code.rule.currency,
+        min_amount=code.rule.min_amount,
+        starts_at=code.rule.starts_at,
+        max_uses=code.rule.max_uses,
+        max_uses_per_user=code.rule.max_uses_per_user,
+        budget=code.rule.budget,
     )
     return ChunkWork(chunk=chunk, code=facts, users=users, delivered=delivered)

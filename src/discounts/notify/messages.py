@@ -13,6 +13,11 @@ headers, then the two parts, each quoted-printable (``binascii``, in C). A quote
 body never holds ``=_`` (a ``=`` there starts ``=XX`` or a soft line break), so a boundary
 that starts with ``=_`` cannot occur in a part.
 
+An announcement's templates see ``code`` (:class:`CodeFacts`), ``headline`` ("15% off") and
+``terms`` (the code's terms in words, :func:`describe_terms`), both worded once per code, and
+the recipient's ``recipient`` and ``unsubscribe_url``. The digests' ``offer`` filter writes what
+a usage was given: its percent, or its fixed amount with the currency.
+
 What a chunk can share it does. Its templates are looked up once (which also skips
 Jinja's check of the files for changes per message), and a template that only *prints*
 what differs per recipient (``{{ recipient.id }}``, ``{{ recipient.email }}``,
@@ -33,6 +38,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from email.header import Header
 from email.utils import format_datetime, formataddr, parseaddr
 from typing import Any, NamedTuple
@@ -50,7 +56,7 @@ from jinja2 import (
 from markupsafe import escape
 
 from discounts.fields import format_time
-from discounts.money import format_money
+from discounts.money import format_money, quantize
 from discounts.notify.unsubscribe import UnsubscribeTokens
 from discounts.settings import Settings
 from discounts.usage.models import DiscountUsage
@@ -60,14 +66,26 @@ CRLF = "\r\n"
 
 @dataclass(frozen=True, slots=True)
 class CodeFacts:
-    """What an announcement says about a code, loaded once per chunk."""
+    """What an announcement says about a code, loaded once per chunk: the code and its rule's terms.
+
+    Exactly one of ``discount`` (percent) and ``amount_off`` (in ``currency``) is set; the
+    minimum and the budget are in ``currency`` when there is one. ``max_uses_per_user``
+    None means once per user.
+    """
 
     code: str
     code_hash: str
     brand_name: str
-    discount: int
+    discount: int | None
     validity: datetime
     group: str | None
+    amount_off: Decimal | None = None
+    currency: str | None = None
+    min_amount: Decimal | None = None
+    starts_at: datetime | None = None
+    max_uses: int | None = None
+    max_uses_per_user: int | None = None
+    budget: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,9 +145,9 @@ class _Markers:
     def __getitem__(self, key: str) -> str:
         return f"\x00{self.nonce}:{key}\x00"
 
-    def context(self, code: CodeFacts) -> dict[str, Any]:
+    def context(self, shared: dict[str, Any]) -> dict[str, Any]:
         recipient = Recipient(self["recipient.id"], self["recipient.email"])
-        return {"code": code, "recipient": recipient, "unsubscribe_url": self["unsubscribe_url"]}
+        return {**shared, "recipient": recipient, "unsubscribe_url": self["unsubscribe_url"]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +171,75 @@ class Prerendered:
 
 def human_time(value: datetime) -> str:
     return f"{format_time(value)[:16].replace('T', ' ')} UTC"
+
+
+#: Currencies written with their symbol in front ("€5"); any other is written after the number ("5 CHF").
+CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£"}
+
+
+def format_amount(value: Decimal, currency: str | None, *, whole: bool = False) -> str:
+    """Money for people: "€1,234.50", "$5", "123.45 CHF", or just "50" without a currency.
+
+    With ``whole``, a whole amount drops its ".00" ("€5"), as prose does; amounts with cents keep both places.
+    """
+    value = quantize(value)
+    number = f"{value:,.0f}" if whole and value == value.to_integral_value() else f"{value:,.2f}"
+    if currency is None:
+        return number
+    symbol = CURRENCY_SYMBOLS.get(currency)
+    return f"{symbol}{number}" if symbol else f"{number} {currency}"
+
+
+def format_offer(percent: int | None, amount_off: Decimal | None, currency: str | None, *, whole: bool = False) -> str:
+    """A discount's size: "15%" or a fixed amount with its currency ("€5.00", "5.00 CHF")."""
+    if percent is not None:
+        return f"{percent}%"
+    if amount_off is None:
+        raise ValueError("an offer is a percent or an amount off")
+    return format_amount(amount_off, currency, whole=whole)
+
+
+def usage_offer(usage: DiscountUsage) -> str:
+    """What a ledger row was given: its percent, or its fixed amount with the currency (the digests' ``offer``)."""
+    return format_offer(usage.discount, usage.amount_off, usage.currency)
+
+
+def headline(code: CodeFacts) -> str:
+    """The offer in a few words, for a subject: "15% off", "€5.00 off"."""
+    return f"{format_offer(code.discount, code.amount_off, code.currency)} off"
+
+
+def _count(n: int) -> str:
+    return f"{n:,}"
+
+
+def describe_terms(code: CodeFacts) -> str:
+    """The code's terms in plain English, to follow "<brand> gives you "; whole sentences, ending in a full stop.
+
+    For example "€5 off orders of €50 or more, from 2027-06-01 00:00 UTC until 2027-08-31 23:59 UTC,
+    once per customer, while 1,000 last." or "15% off its products until 2027-05-31 23:59 UTC, once per
+    customer. This offer is for wholesale customers."
+    """
+    offer = f"{format_offer(code.discount, code.amount_off, code.currency, whole=True)} off"
+    if code.min_amount is None:
+        what = f"{offer} its products"
+    else:
+        what = f"{offer} orders of {format_amount(code.min_amount, code.currency, whole=True)} or more"
+    until = f"until {human_time(code.validity)}"
+    when = f" {until}" if code.starts_at is None else f", from {human_time(code.starts_at)} {until}"
+    per_user = code.max_uses_per_user or 1
+    limits = ["once per customer" if per_user == 1 else f"up to {_count(per_user)} times per customer"]
+    supply = []
+    if code.max_uses is not None:
+        supply.append(f"{_count(code.max_uses)} {'lasts' if code.max_uses == 1 else 'last'}")
+    if code.budget is not None:
+        supply.append("the budget lasts")
+    if supply:
+        limits.append("while " + " and ".join(supply))
+    terms = f"{what}{when}, {', '.join(limits)}."
+    if code.group:
+        terms += f" This offer is for {code.group} customers."
+    return terms
 
 
 def _subject(text: str) -> str:
@@ -185,6 +272,7 @@ class MessageRenderer:
         )
         self._env.filters["money"] = format_money
         self._env.filters["when"] = human_time
+        self._env.filters["offer"] = usage_offer
         name, address = parseaddr(settings.mail_from)
         self._sender = formataddr((name, address), charset="utf-8")
         self._public_url = settings.public_url.rstrip("/")
@@ -222,13 +310,15 @@ class MessageRenderer:
         lines += [f"--{boundary}--", ""]
         return Email(to=to, data=CRLF.join(lines).encode())
 
-    def _prerender(self, name: str, template: Template, code: CodeFacts, markers: _Markers) -> Prerendered | None:
+    def _prerender(
+        self, name: str, template: Template, shared: dict[str, Any], markers: _Markers
+    ) -> Prerendered | None:
         """The template rendered once for the whole chunk, or None if it must be rendered per recipient."""
         assert self._env.loader is not None
         source = self._env.loader.get_source(self._env, name)[0]
         if not only_prints_recipient(self._env.parse(source)):
             return None
-        pieces = markers.pattern.split(template.render(**markers.context(code)))
+        pieces = markers.pattern.split(template.render(**markers.context(shared)))
         autoescape = self._env.autoescape
         escaped = bool(autoescape(name) if callable(autoescape) else autoescape)
         return Prerendered(tuple(pieces[0::2]), tuple(pieces[1::2]), escaped)
@@ -236,9 +326,13 @@ class MessageRenderer:
     def announcements(self, code: CodeFacts) -> Callable[[Recipient, datetime], Email]:
         """The announcement of ``code`` to one recipient, for a chunk (the templates are looked up now)."""
         templates = self._templates("code_announcement")
+        # The same for every recipient: worded once per code, whichever way the templates are rendered.
+        shared = {"code": code, "headline": headline(code), "terms": describe_terms(code)}
         markers = _Markers()
         names = [f"code_announcement.{kind}" for kind in ("subject.txt", "txt", "html")]
-        once = [self._prerender(name, template, code, markers) for name, template in zip(names, templates, strict=True)]
+        once = [
+            self._prerender(name, template, shared, markers) for name, template in zip(names, templates, strict=True)
+        ]
         subject_once, text_once, html_once = once
         fixed_subject = None
         if subject_once is not None and not subject_once.slots:
@@ -262,7 +356,7 @@ class MessageRenderer:
             }
             message_id = f"code.{code_tag}.{user_tag}"
             if subject_once is None or text_once is None or html_once is None:
-                context = {"code": code, "recipient": recipient, "unsubscribe_url": unsubscribe_url}
+                context = {**shared, "recipient": recipient, "unsubscribe_url": unsubscribe_url}
                 return self._email(templates, recipient.email, message_id, headers, context)
             values = {"recipient.id": recipient.id, "recipient.email": recipient.email}
             values["unsubscribe_url"] = unsubscribe_url
