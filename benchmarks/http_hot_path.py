@@ -104,9 +104,19 @@ def redemption(tokens: Tokens, user: str) -> bytes:
     return raw_request("POST", "/api/v1/discountcodeusage/", tokens.user(user), body)
 
 
-def one_store(store: str, store_url: str | None, args: argparse.Namespace, workers: int, pace_bin: Path) -> list[str]:
+def one_store(
+    store: str,
+    store_url: str | None,
+    args: argparse.Namespace,
+    workers: int,
+    pace_bin: Path,
+    version: tuple[str, str] | None = None,
+) -> list[str]:
+    """The phases against one server; ``version`` (label, source folder) runs another checkout's code."""
     data = Path(tempfile.mkdtemp(prefix="hot-path-"))
     extra = {"DISCOUNTS_USAGE_STORE_URL": store_url} if store_url else {}
+    if version is not None:
+        extra["PYTHONPATH"] = version[1]
     server = Server(cli_env(data, **extra), "--workers", str(workers), "--no-background")
     settings = Settings(data_dir=data, jwt_secret=SECRET, _env_file=None)  # type: ignore[call-arg]
     tokens = Tokens(settings)
@@ -120,13 +130,17 @@ def one_store(store: str, store_url: str | None, args: argparse.Namespace, worke
             body = {"id": CODE, "rule": {"brand": "acme", "discount": 10}, "validity": "2099-01-01T00:00:00Z"}
             assert http.post("/api/v1/discountcode/", json=body, headers=brand).status_code == 201
         label = f"{store}, {workers} process{'es' if workers > 1 else ''}"
-        users = [f"{store}-{workers}-u{n:07d}" for n in range(args.users)]
+        if version is not None:
+            label = f"{version[0]}: {label}"
+        # User ids of this server's phases only (a user id is letters, digits and ._:@-).
+        run = f"{store}-{workers}-" + "".join(ch for ch in (version[0] if version else "") if ch.isalnum())
+        users = [f"{run}-u{n:07d}" for n in range(args.users)]
         first = wrk(url, write_requests(data / "first.req", [redemption(tokens, u) for u in users]), args.seconds, 64)
         # Replays of users who have redeemed (not the last 64: they may have gone unanswered when wrk stopped).
         used = users[: int(first["requests"]) - 64]  # type: ignore[call-overload]
         again = wrk(url, write_requests(data / "replay.req", [redemption(tokens, u) for u in used]), args.seconds, 64)
         # A checkout: each shopper fetches the code, then redeems it with the same token.
-        shoppers = [f"{store}-{workers}-s{n:07d}" for n in range(args.users)]
+        shoppers = [f"{run}-s{n:07d}" for n in range(args.users)]
         gets = [raw_request("GET", f"/api/v1/discountcode/{CODE}/", tokens.user(u), None) for u in shoppers]
         fetched = wrk(url, write_requests(data / "get.req", gets), args.seconds, 64)
         seen = shoppers[: int(fetched["requests"]) - 64]  # type: ignore[call-overload]
@@ -143,13 +157,13 @@ def one_store(store: str, store_url: str | None, args: argparse.Namespace, worke
         if workers == 1 and store == "redis" and args.paced_seconds:
             # Repeated with new users each time: on a shared two-core machine one run's tail is
             # mostly the neighbours' (the steal column), so every run is shown, not the best.
-            for run in range(1, args.paced_runs + 1):
-                fresh = [f"{store}-paced{run}-u{n:07d}" for n in range(args.paced_rate * args.paced_seconds)]
-                paced = write_requests(data / f"paced{run}.req", [redemption(tokens, u) for u in fresh])
+            for turn in range(1, args.paced_runs + 1):
+                fresh = [f"{store}-paced{turn}-u{n:07d}" for n in range(args.paced_rate * args.paced_seconds)]
+                paced = write_requests(data / f"paced{turn}.req", [redemption(tokens, u) for u in fresh])
                 for phase in ("paced, first use", "paced, replay"):
                     with stolen() as steal:
                         result = pace(pace_bin, server.port, args.paced_rate, args.paced_seconds, paced)
-                    rows.append(paced_row(label, f"{phase} (run {run})", result, steal()))
+                    rows.append(paced_row(label, f"{phase} (run {turn})", result, steal()))
     finally:
         log = server.stop()
         (Path(tempfile.gettempdir()) / f"hot-path-{store}-{workers}.log").write_text(log[-20000:])
@@ -206,6 +220,13 @@ def main() -> None:
     parser.add_argument("--paced-rate", type=int, default=1000)
     parser.add_argument("--paced-seconds", type=int, default=20)
     parser.add_argument("--paced-runs", type=int, default=3, help="paced runs of each kind, each with new users")
+    parser.add_argument(
+        "--version",
+        action="append",
+        default=[],
+        metavar="LABEL=SRC",
+        help="also run the server from another checkout's src folder (e.g. a git worktree), in the same run",
+    )
     args = parser.parse_args()
     stop_cleanly_on_sigterm()
     os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
@@ -220,11 +241,14 @@ def main() -> None:
                     result = pace(pace_bin, bare_port, args.paced_rate, args.paced_seconds, bare_file)
                 bare_paced.append(paced_row("bare endpoint, 1 process", "paced", result, steal()))
         rows = []
+        versions: list[tuple[str, str] | None] = [tuple(v.split("=", 1)) for v in args.version]  # type: ignore[misc]
         with private_redis() as redis:
             for store in args.stores:
                 for workers in args.workers:
-                    rows += one_store(store, redis.url if store == "redis" else None, args, workers, pace_bin)
-                    time.sleep(1)
+                    for version in versions or [None]:
+                        url = redis.url if store == "redis" else None
+                        rows += one_store(store, url, args, workers, pace_bin, version)
+                        time.sleep(1)
     base = float(bare["per_second"])  # type: ignore[arg-type]
     print(f"bare FastAPI JSON endpoint, 1 process: {base:,.0f} requests/s ({statuses(bare)})")
     print("| server | phase | requests/s | of bare | statuses | p50 / p99 ms |")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,7 +19,8 @@ from discounts.errors import CodeNotFound, Unauthenticated
 from discounts.fields import code_hash
 from discounts.settings import Settings
 from tests.api.conftest import assert_problem, serve
-from tests.conftest import Api, FakeClock, make_token
+from tests.conftest import Api, Auth, FakeClock, make_token
+from tests.services import RedisServer
 
 
 def count_queries(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
@@ -242,3 +244,34 @@ async def test_an_unexpected_failure_on_a_hot_route_is_a_500_problem_with_its_re
     assert "the store is broken" not in response.text
     assert any("the store is broken" in (record.exc_text or "") for record in caplog.records)
     assert (await api.redeem()).status_code == 201  # nothing was used by the failed attempt
+
+
+async def test_an_unreachable_usage_store_is_a_503_to_retry_and_records_nothing(
+    settings: Settings, clock: FakeClock, tmp_path: Path
+) -> None:
+    """Redis gone mid-sale: 503 problems with Retry-After (never a 500), then the same request succeeds."""
+    redis = RedisServer(tmp_path / "redis", "--appendonly", "yes", "--appendfsync", "always").start()
+    try:
+        configured = settings.model_copy(update={"usage_store_url": redis.url})
+        async with serve(configured, clock) as client:
+            auth = Auth(configured)
+            api = Api(client, auth)
+            await api.brand()
+            await api.code()
+            assert (await api.redeem(user="u-0")).status_code == 201
+            redis.stop()
+            for path in ("/api/v1/discountcodeusage/", "/api/v1/discountcode/SPRINGSALE2022/"):
+                if path.endswith("usage/"):
+                    refused = await api.redeem(user="u-1")
+                else:
+                    refused = await client.get(path, headers=auth.user("u-1"))
+                problem = assert_problem(refused, 503, "unavailable", path)
+                assert refused.headers["retry-after"] == "1"
+                assert problem["request_id"] == refused.headers["x-request-id"]
+            redis.start()
+            retried = await api.redeem(user="u-1")
+            assert retried.status_code == 201, retried.text
+            assert (await api.redeem(user="u-1")).status_code == 409
+            assert (await api.redeem(user="u-0")).status_code == 409  # the first use, from before, survived
+    finally:
+        redis.stop()

@@ -7,10 +7,10 @@ and content-type layers: ~140 µs a request on this project's machine, as much a
 a bare FastAPI endpoint (benchmarks/README.md). These two routes are the flash sale, so this
 layer sits outside all of that (only ``Observe`` is outside it) and does for them what those
 layers would: the optional trailing slash, the 415 for a body that is not JSON, the problem
-details of every error, a 500 problem for an unexpected one. It calls the very endpoint
-functions the routers declare — the OpenAPI document, the validation and every answer stay
-the same. Everything else, and anything unusual about these two (a code reference too long,
-say), goes to FastAPI as before.
+details of every error, a 503 when a store is unreachable, a 500 problem for an unexpected
+one. It calls the very endpoint functions the routers declare — the OpenAPI document, the
+validation and every answer stay the same. Everything else, and anything unusual about these
+two (a code reference too long, say), goes to FastAPI as before.
 """
 
 from __future__ import annotations
@@ -80,6 +80,8 @@ class HotRoutes:
             response = await problems.domain_error(request, exc)
         except RequestValidationError as exc:
             response = await problems.validation_error(request, exc)
+        except problems.UNAVAILABLE as exc:
+            response = await problems.unavailable(request, exc)
         except Exception as exc:  # noqa: BLE001 - logged with its traceback, answered as a 500 problem
             response = await problems.unexpected(request, exc)
         await response(scope, receive, send)

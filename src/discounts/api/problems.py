@@ -9,6 +9,10 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
+from redis.exceptions import ClusterDownError, TryAgainError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
@@ -34,7 +38,7 @@ DESCRIPTIONS = {
     422: "A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the"
     " code does not apply to (`min_amount_not_met`, `currency_mismatch`)",
     429: "Too many requests (`rate_limited`), see `Retry-After`",
-    503: "A dependency is unreachable (`not_ready`)",
+    503: "A store the request needs is unreachable (`unavailable`, `not_ready`); retry after `Retry-After`",
 }
 
 
@@ -146,6 +150,29 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return problem(exc.status_code, code, title, str(exc.detail), headers=headers, instance=request.scope["path"])
 
 
+#: Failures of a store the request needs (Redis, the database) rather than of the request: 503, retry soon.
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    ClusterDownError,
+    TryAgainError,
+    OperationalError,
+    InterfaceError,
+    ConnectionError,
+    TimeoutError,
+)
+#: Seconds a client should wait before retrying a 503: a restarted Redis or a failover takes a few.
+RETRY_UNAVAILABLE_SECONDS = 1
+
+
+async def unavailable(request: Request, exc: Exception) -> Response:
+    """503 with ``Retry-After``: nothing was acknowledged, so the same request may simply be sent again."""
+    log.warning("a store is unreachable on %s %s: %s", request.method, request.url.path, exc.__class__.__name__)
+    detail = "a store this request needs is unreachable; nothing was recorded, retry shortly"
+    headers = {"Retry-After": str(RETRY_UNAVAILABLE_SECONDS)}
+    return problem(503, "unavailable", "Service unavailable", detail, headers=headers, instance=request.scope["path"])
+
+
 async def unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(
@@ -157,6 +184,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(DiscountsError, domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, _http_error)
+    for failure in UNAVAILABLE:
+        app.add_exception_handler(failure, unavailable)
     app.add_exception_handler(Exception, unexpected)
     _document_problems(app)
 
