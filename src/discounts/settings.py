@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     jwt_leeway_seconds: int = Field(default=30, ge=0)
 
     rate_limit: str = "1000/minute"
+    #: Request bodies above this get 413 before they are read whole; the bulk user upsert has its own.
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_bulk_body_bytes: int = Field(default=64 * 1_048_576, ge=1024)
     fanout_chunk_size: int = Field(default=500, ge=1, le=10_000)
     fanout_lease_seconds: int = Field(default=300, ge=1)
     #: Chunks planned but not yet done per fan-out; bounds the broker's queue (backpressure).

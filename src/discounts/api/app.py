@@ -9,6 +9,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from discounts import logs, metrics
@@ -80,8 +82,51 @@ def settle_garbage_collector() -> None:
     gc.set_threshold(*GC_THRESHOLD)
 
 
-def put_hot_routes_outside(app: FastAPI) -> None:
-    """Two layers outside FastAPI's own: ``Observe``, then the checkout's ``HotRoutes``.
+class LimitBody:
+    """Bodies over a size get 413 before they are read whole (a slow client sending gigabytes).
+
+    A ``Content-Length`` above the limit is refused at once, without reading; a body that
+    grows past it while it streams (chunked, or a lying length) stops the read with the same
+    413 from whichever route was reading. The bulk directory upsert, up to 100,000 users,
+    has a limit of its own.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int, larger: dict[str, int]) -> None:
+        self.app, self.limit, self.larger = app, limit, larger
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        limit = self.larger.get(path if path.endswith("/") else path + "/", self.limit)
+        declared = raw_header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _too_large(limit, path)(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise HTTPException(413, _too_large_detail(limit))
+            return message
+
+        await self.app(scope, counted, send)
+
+
+def _too_large_detail(limit: int) -> str:
+    return f"the body is larger than {limit:,} bytes"
+
+
+def _too_large(limit: int, path: str) -> Response:
+    return problems.problem(413, "payload_too_large", "Payload too large", _too_large_detail(limit), instance=path)
+
+
+def put_hot_routes_outside(app: FastAPI, settings: Settings) -> None:
+    """Layers outside FastAPI's own: ``Observe``, the body limit, then the checkout's ``HotRoutes``.
 
     ``add_middleware`` puts a layer inside Starlette's error layer and FastAPI's telemetry and
     body-limit layers; the hot routes would pay for those on every request though they
@@ -89,8 +134,10 @@ def put_hot_routes_outside(app: FastAPI) -> None:
     """
     build_framework_stack = app.build_middleware_stack
 
+    larger = {"/api/v1/users/": settings.max_bulk_body_bytes}
+
     def build_middleware_stack() -> ASGIApp:
-        return Observe(HotRoutes(build_framework_stack()))
+        return Observe(LimitBody(HotRoutes(build_framework_stack()), settings.max_body_bytes, larger))
 
     app.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]
 
@@ -132,7 +179,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
         app.include_router(module.router)
     app.add_middleware(RequireJsonBody)
     app.add_middleware(OptionalTrailingSlash)
-    put_hot_routes_outside(app)
+    put_hot_routes_outside(app, settings)
     return app
 
 

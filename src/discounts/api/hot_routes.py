@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
@@ -80,6 +81,8 @@ class HotRoutes:
             response = await problems.domain_error(request, exc)
         except RequestValidationError as exc:
             response = await problems.validation_error(request, exc)
+        except HTTPException as exc:  # the body limit's 413
+            response = await problems.http_error(request, exc)
         except problems.UNAVAILABLE as exc:
             response = await problems.unavailable(request, exc)
         except Exception as exc:  # noqa: BLE001 - logged with its traceback, answered as a 500 problem

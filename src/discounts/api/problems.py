@@ -34,6 +34,7 @@ DESCRIPTIONS = {
     404: "No such resource (`code_not_found`, ...)",
     409: "A conflict with stored state (`code_exists`, `code_already_used`, `code_not_active`, `code_exhausted`)",
     410: "The code's validity has passed (`code_expired`)",
+    413: "The body is larger than the service takes (`payload_too_large`)",
     415: "The body is not JSON (`unsupported_media_type`)",
     422: "A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the"
     " code does not apply to (`min_amount_not_met`, `currency_mismatch`)",
@@ -135,7 +136,7 @@ async def validation_error(request: Request, exc: Exception) -> Response:
     return problem(422, "validation_error", "Invalid request", detail, errors=errors, instance=request.scope["path"])
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
+async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 400:
         # FastAPI's "error parsing the body" (JSON nested too deep, a 5,000-digit number): a malformed payload.
@@ -183,7 +184,7 @@ async def unexpected(request: Request, exc: Exception) -> Response:
 def install(app: FastAPI) -> None:
     app.add_exception_handler(DiscountsError, domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)
-    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(HTTPException, http_error)
     for failure in UNAVAILABLE:
         app.add_exception_handler(failure, unavailable)
     app.add_exception_handler(Exception, unexpected)
@@ -224,7 +225,7 @@ def _add_problem_responses(operation: dict[str, Any]) -> None:
     if operation.get("parameters") or operation.get("requestBody"):
         statuses.append(422)
     if operation.get("requestBody"):
-        statuses.append(415)
+        statuses += [413, 415]
     responses = operation.setdefault("responses", {})
     for status, response in problem_responses(*statuses).items():
         responses[str(status)] = response
