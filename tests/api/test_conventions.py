@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from discounts.settings import Settings
 from tests.api.conftest import assert_problem, serve
@@ -61,6 +62,24 @@ async def test_wrong_method_is_a_405_problem(client: httpx.AsyncClient, auth: Au
     assert_problem(response, 405, "method_not_allowed")
     assert "POST" in response.headers["allow"]
     assert_problem(await client.put("/api/v1/discountcode/", headers=auth.user()), 405, "method_not_allowed")
+
+
+@pytest.mark.parametrize(
+    ("path", "methods"),
+    [
+        ("/api/v1/brands/acme/", {"GET", "HEAD", "PUT"}),
+        ("/api/v1/users/u-1/", {"GET", "HEAD", "PUT"}),
+        ("/api/v1/discountcode/", {"GET", "HEAD", "POST"}),
+        ("/api/v1/discountrule", {"GET", "HEAD", "POST"}),
+        ("/api/v1/unsubscribe/", {"GET", "HEAD", "POST"}),
+    ],
+)
+async def test_a_405_names_every_method_of_the_path(
+    client: httpx.AsyncClient, auth: Auth, path: str, methods: set[str]
+) -> None:
+    response = await client.patch(path, headers=auth.service())
+    assert_problem(response, 405, "method_not_allowed", path)
+    assert set(response.headers["allow"].split(", ")) == methods
 
 
 async def test_health_and_readiness(client: httpx.AsyncClient) -> None:

@@ -106,6 +106,7 @@ async def test_errors_are_documented_as_problem_details(document: dict[str, Any]
             assert resolve(document, content["application/problem+json"]["schema"]) is schemas["Problem"]
     assert "409" in document["paths"]["/api/v1/discountcode/"]["post"]["responses"]
     assert "404" in document["paths"]["/api/v1/discountcode/{id}/"]["get"]["responses"]
+    assert "404" in document["paths"]["/api/v1/discountcode/{id}/notifications/"]["get"]["responses"]
 
 
 async def test_bearer_security_is_declared(document: dict[str, Any]) -> None:

@@ -42,7 +42,7 @@ PAGE_RESPONSES: dict[int | str, dict[str, Any]] = {200: HTML_PAGE, 400: page_or_
 FORM_PATHS = ("/api/v1/unsubscribe",)
 
 
-@router.get("/discountcode/{id}/notifications/", response_model=FanoutProgress)
+@router.get("/discountcode/{id}/notifications/", response_model=FanoutProgress, responses=problem_responses(404))
 async def get_fanout_progress(
     id: CodeRef,  # noqa: A002 - the contract names it "id"
     uow: UnitOfWorkDep,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import orjson
@@ -15,6 +16,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.routing import compile_path
 
 from discounts import logs
 from discounts.api.bodies import add_documented_models
@@ -146,9 +148,30 @@ async def http_error(request: Request, exc: Exception) -> Response:
             422, "validation_error", "Invalid request", detail, errors=errors, instance=request.scope["path"]
         )
     code = HTTP_CODES.get(exc.status_code, "http_error")
-    headers = dict(exc.headers) if exc.headers else None
+    headers = dict(exc.headers) if exc.headers else {}
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request))
     title = code.replace("_", " ").capitalize()
     return problem(exc.status_code, code, title, str(exc.detail), headers=headers, instance=request.scope["path"])
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the API answers at this path, from its OpenAPI document.
+
+    FastAPI makes one route per method, and Starlette's 405 names only the first route whose
+    path matched: ``GET`` alone for a path that also takes ``PUT``.
+    """
+    app = request.app
+    table: list[tuple[re.Pattern[str], set[str]]] | None = getattr(app.state, "allowed_methods", None)
+    if table is None:
+        table = []
+        for template, operations in app.openapi()["paths"].items():
+            pattern, _, _ = compile_path(template.rstrip("/") or "/")
+            methods = {method.upper() for method in operations}
+            table.append((pattern, methods | ({"HEAD"} if "GET" in methods else set())))
+        app.state.allowed_methods = table
+    path = request.scope["path"].rstrip("/") or "/"
+    return sorted({method for pattern, methods in table if pattern.match(path) for method in methods})
 
 
 #: Failures of a store the request needs (Redis, the database) rather than of the request: 503, retry soon.
