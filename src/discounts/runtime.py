@@ -10,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from discounts.auth import TokenVerifier
 from discounts.clock import Clock, utcnow
 from discounts.codes.cache import CodeCache
+from discounts.codes.guess_storage import open_miss_storage
+from discounts.codes.guessing import Guesses
 from discounts.db import make_engine, make_sessionmaker
 from discounts.directory.groups import UserGroups
 from discounts.notify.queue import SESSION_KEY, TaskPublisher, make_celery
@@ -31,6 +33,7 @@ class Runtime:
     tasks: TaskPublisher
     redeemer: Redeemer
     rate_limit: RateLimit
+    guesses: Guesses
     clock: Clock = field(default=utcnow)
 
     @property
@@ -47,6 +50,10 @@ class Runtime:
         store = open_usage_store(settings.resolved_usage_store_url, settings)
         codes = CodeCache(sessions, settings.code_cache_seconds)
         grace = timedelta(seconds=settings.usage_grace_seconds)
+        client = getattr(store, "client", None)
+        misses = open_miss_storage(
+            settings.resolved_usage_store_url, client, settings.data_dir.resolve(), settings.usage_namespace
+        )
         return cls(
             settings=settings,
             engine=engine,
@@ -57,10 +64,12 @@ class Runtime:
             tasks=tasks,
             redeemer=Redeemer(store, codes, UserGroups(sessions, settings.code_cache_seconds), clock, grace),
             rate_limit=RateLimit(settings.rate_limit),
+            guesses=Guesses(misses, settings.guess_limit, settings.guess_limit_per_address),
             clock=clock,
         )
 
     async def stop(self) -> None:
         self.tasks.close()
+        await self.guesses.storage.close()
         await self.store.close()
         await self.engine.dispose()

@@ -13,6 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from limits import parse_many
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -63,6 +64,10 @@ class Settings(BaseSettings):
     jwt_leeway_seconds: int = Field(default=30, ge=0)
 
     rate_limit: str = "1000/minute"
+    #: Misses (404 code_not_found) allowed per principal, then every lookup, quote and redemption is 429.
+    guess_limit: str = "20/minute"
+    #: The same per client address, against many accounts guessing from one place.
+    guess_limit_per_address: str = "200/minute"
     #: Request bodies above this get 413 before they are read whole; the bulk user upsert has its own.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     max_bulk_body_bytes: int = Field(default=64 * 1_048_576, ge=1024)
@@ -88,6 +93,17 @@ class Settings(BaseSettings):
     @classmethod
     def _lower_case(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("rate_limit", "guess_limit", "guess_limit_per_address")
+    @classmethod
+    def _parse_limits(cls, value: str) -> str:
+        """``20/minute;500/hour``, or empty for none: refused at start rather than at the first request."""
+        if value:
+            try:
+                parse_many(value)
+            except ValueError as exc:
+                raise ValueError(f"not a rate limit such as 20/minute: {value!r}") from exc
+        return value
 
     @field_validator("jwt_secret")
     @classmethod

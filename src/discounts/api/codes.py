@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response, status
 
 from discounts.api.bodies import BEARER, json_response
-from discounts.api.deps import BrandPrincipal, NowDep, UnitOfWorkDep, authenticate
+from discounts.api.deps import BrandPrincipal, NowDep, UnitOfWorkDep, authenticate, guessing
 from discounts.api.problems import problem_responses
 from discounts.auth import Role
 from discounts.codes import service
@@ -85,7 +85,8 @@ async def get_code(
     """
     principal = await authenticate(request)
     runtime: Runtime = request.app.state.runtime
-    code = await runtime.codes.get(id)
+    async with guessing(request, principal):
+        code = await runtime.codes.get(id)
     view: dict[str, object] = {
         "id": code.id,
         "hash": code.hash,

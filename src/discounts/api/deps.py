@@ -15,6 +15,7 @@ from fastapi.security import HTTPBearer
 from starlette.types import Scope
 
 from discounts.auth import Principal, Role
+from discounts.codes.guessing import Watch
 from discounts.db import UnitOfWork, unit_of_work
 from discounts.errors import RateLimited, Unauthenticated
 from discounts.runtime import Runtime
@@ -74,12 +75,23 @@ async def authenticate(request: Request, *roles: Role) -> Principal:
             raise Unauthenticated("send a bearer token in the Authorization header")
         principal = runtime.verifier.verify(token)
     except Unauthenticated:
-        _limit(runtime, f"ip:{request.client.host if request.client else '-'}")
+        _limit(runtime, f"ip:{caller_address(request)}")
         raise
     _limit(runtime, f"{principal.role.value}:{principal.sub}")
     if roles:
         principal.require(*roles)
     return principal
+
+
+def caller_address(request: Request) -> str:
+    """The client's address (behind a proxy, run uvicorn with ``--forwarded-allow-ips`` so this is the shopper's)."""
+    return request.client.host if request.client else "-"
+
+
+def guessing(request: Request, principal: Principal) -> Watch:
+    """``async with guessing(request, principal):`` around a code lookup: the guessing limits (codes/guessing.py)."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime.guesses.watch(f"{principal.role.value}:{principal.sub}", caller_address(request))
 
 
 def _limit(runtime: Runtime, key: str) -> None:

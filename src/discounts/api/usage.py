@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response, status
 
 from discounts import metrics
 from discounts.api.bodies import json_body, json_response, read_body
-from discounts.api.deps import authenticate
+from discounts.api.deps import authenticate, guessing
 from discounts.api.problems import problem_responses
 from discounts.auth import Role
 from discounts.errors import DiscountsError
@@ -33,7 +33,8 @@ async def use_code(request: Request) -> Response:
     body = await read_body(request, RedemptionIn)
     runtime: Runtime = request.app.state.runtime
     try:
-        usage = await runtime.redeemer.redeem(principal, body)
+        async with guessing(request, principal):
+            usage = await runtime.redeemer.redeem(principal, body)
     except DiscountsError as refused:
         metrics.redemption(refused.code)
         raise
@@ -53,7 +54,8 @@ async def quote_code(request: Request) -> Response:
     principal = await authenticate(request, Role.user)
     body = await read_body(request, RedemptionIn)
     runtime: Runtime = request.app.state.runtime
-    usage = await runtime.redeemer.quote(principal, body)
+    async with guessing(request, principal):
+        usage = await runtime.redeemer.quote(principal, body)
     return json_response(quote_out(usage))
 
 

@@ -83,6 +83,11 @@ class RedisUsageStore:
         self._ready_lock = asyncio.Lock()
         self._next_shard = 0
 
+    @property
+    def client(self) -> Redis | RedisCluster:
+        """The connection to Redis, for what else a deployment keeps beside the usages (guessing counts)."""
+        return self._redis
+
     async def _prepare(self) -> None:
         """Once per process: refuse a different shard count, create the consumer groups."""
         if self._ready:
