@@ -12,10 +12,12 @@
     ├── CodeAlreadyUsed        409 code_already_used (this user's uses are all taken)
     ├── CodeNotActive          409 code_not_active (before the rule's starts_at)
     ├── CodeExhausted          409 code_exhausted (max_uses reached, or the budget would be passed)
+    ├── IdempotencyInProgress  409 idempotency_in_progress (the first request with this key is still running)
     ├── CodeExpired            410 code_expired
     ├── InvalidInput           422 validation_error (with per-field ``errors``)
     ├── MinAmountNotMet        422 min_amount_not_met
     ├── CurrencyMismatch       422 currency_mismatch
+    ├── IdempotencyKeyReused   422 idempotency_key_reused (the key came with another request before)
     ├── RateLimited            429 rate_limited
     └── MailError              (background work only, never an HTTP answer)
         ├── MailTemporaryError the mail server is unreachable or said 4xx: retry later
@@ -120,6 +122,14 @@ class InvalidInput(DiscountsError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.errors: list[dict[str, Any]] = [{"loc": ["body", *field.split(".")], "msg": message}]
+
+
+class IdempotencyInProgress(DiscountsError):
+    status, code, title = 409, "idempotency_in_progress", "A request with this key is in progress"
+
+
+class IdempotencyKeyReused(DiscountsError):
+    status, code, title = 422, "idempotency_key_reused", "Idempotency key used for another request"
 
 
 class RateLimited(DiscountsError):

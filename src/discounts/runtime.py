@@ -14,6 +14,7 @@ from discounts.codes.guess_storage import open_miss_storage
 from discounts.codes.guessing import Guesses
 from discounts.db import make_engine, make_sessionmaker
 from discounts.directory.groups import UserGroups
+from discounts.idempotency import Idempotency, open_record_storage
 from discounts.notify.queue import SESSION_KEY, TaskPublisher, make_celery
 from discounts.ratelimit import RateLimit
 from discounts.settings import Settings
@@ -34,6 +35,7 @@ class Runtime:
     redeemer: Redeemer
     rate_limit: RateLimit
     guesses: Guesses
+    idempotency: Idempotency
     clock: Clock = field(default=utcnow)
 
     @property
@@ -65,11 +67,17 @@ class Runtime:
             redeemer=Redeemer(store, codes, UserGroups(sessions, settings.code_cache_seconds), clock, grace),
             rate_limit=RateLimit(settings.rate_limit),
             guesses=Guesses(misses, settings.guess_limit, settings.guess_limit_per_address),
+            idempotency=Idempotency(
+                open_record_storage(client, settings.data_dir.resolve(), settings.usage_namespace),
+                settings.idempotency_seconds,
+                settings.idempotency_lease_seconds,
+            ),
             clock=clock,
         )
 
     async def stop(self) -> None:
         self.tasks.close()
         await self.guesses.storage.close()
+        await self.idempotency.storage.close()
         await self.store.close()
         await self.engine.dispose()

@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     guess_limit: str = "20/minute"
     #: The same per client address, against many accounts guessing from one place.
     guess_limit_per_address: str = "200/minute"
+    #: How long the answer to a request with an Idempotency-Key is kept for retries (at least 24 h).
+    idempotency_seconds: int = Field(default=86_400, ge=86_400)
+    #: A request owns its key this long; a process that died mid-request frees it after that.
+    idempotency_lease_seconds: float = Field(default=60.0, gt=0)
     #: Request bodies above this get 413 before they are read whole; the bulk user upsert has its own.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     max_bulk_body_bytes: int = Field(default=64 * 1_048_576, ge=1024)

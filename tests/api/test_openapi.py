@@ -109,6 +109,14 @@ async def test_errors_are_documented_as_problem_details(document: dict[str, Any]
     assert "404" in document["paths"]["/api/v1/discountcode/{id}/notifications/"]["get"]["responses"]
 
 
+async def test_idempotency_key_is_documented_where_it_is_accepted(document: dict[str, Any]) -> None:
+    for path in ("/api/v1/discountcodeusage/", "/api/v1/discountcode/"):
+        parameters = document["paths"][path]["post"]["parameters"]
+        (header,) = [p for p in parameters if p["name"] == "Idempotency-Key"]
+        assert header["in"] == "header"
+        assert header["schema"]["maxLength"] == 255
+
+
 async def test_bearer_security_is_declared(document: dict[str, Any]) -> None:
     schemes = document["components"]["securitySchemes"]
     assert any(scheme == {**scheme, "type": "http", "scheme": "bearer"} for scheme in schemes.values())

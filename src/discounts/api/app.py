@@ -18,6 +18,7 @@ from discounts.api import codes, directory, notifications, ops, problems, usage
 from discounts.api.bodies import is_json
 from discounts.api.deps import raw_header
 from discounts.api.hot_routes import HotRoutes, with_trailing_slash
+from discounts.api.idempotency import Idempotent
 from discounts.clock import Clock, utcnow
 from discounts.runtime import Runtime
 from discounts.settings import Settings, get_settings
@@ -126,7 +127,7 @@ def _too_large(limit: int, path: str) -> Response:
 
 
 def put_hot_routes_outside(app: FastAPI, settings: Settings) -> None:
-    """Layers outside FastAPI's own: ``Observe``, the body limit, then the checkout's ``HotRoutes``.
+    """Layers outside FastAPI's own: ``Observe``, the body limit, ``Idempotency-Key``, the checkout's ``HotRoutes``.
 
     ``add_middleware`` puts a layer inside Starlette's error layer and FastAPI's telemetry and
     body-limit layers; the hot routes would pay for those on every request though they
@@ -137,7 +138,7 @@ def put_hot_routes_outside(app: FastAPI, settings: Settings) -> None:
     larger = {"/api/v1/users/": settings.max_bulk_body_bytes}
 
     def build_middleware_stack() -> ASGIApp:
-        return Observe(LimitBody(HotRoutes(build_framework_stack()), settings.max_body_bytes, larger))
+        return Observe(LimitBody(Idempotent(HotRoutes(build_framework_stack())), settings.max_body_bytes, larger))
 
     app.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]
 

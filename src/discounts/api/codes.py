@@ -6,6 +6,7 @@ from fastapi import APIRouter, Path, Request, Response, status
 
 from discounts.api.bodies import BEARER, json_response
 from discounts.api.deps import BrandPrincipal, NowDep, UnitOfWorkDep, authenticate, guessing
+from discounts.api.idempotency import HEADER_PARAMETER
 from discounts.api.problems import problem_responses
 from discounts.auth import Role
 from discounts.codes import service
@@ -50,7 +51,11 @@ def code_out(code: DiscountCode) -> CodeOut:
 
 
 @router.post(
-    "/discountcode/", status_code=status.HTTP_201_CREATED, response_model=CodeOut, responses=problem_responses(409)
+    "/discountcode/",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CodeOut,
+    responses=problem_responses(409),
+    openapi_extra={"parameters": [HEADER_PARAMETER]},
 )
 async def create_code(
     body: CodeIn, uow: UnitOfWorkDep, principal: BrandPrincipal, now: NowDep, response: Response

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request, Response, status
 from discounts import metrics
 from discounts.api.bodies import json_body, json_response, read_body
 from discounts.api.deps import authenticate, guessing
+from discounts.api.idempotency import HEADER_PARAMETER
 from discounts.api.problems import problem_responses
 from discounts.auth import Role
 from discounts.errors import DiscountsError
@@ -24,7 +25,7 @@ router = APIRouter(prefix="/api/v1", tags=["usage"])
     status_code=status.HTTP_201_CREATED,
     response_model=RedemptionOut,
     responses=problem_responses(404, 409, 410),
-    openapi_extra=json_body(RedemptionIn),
+    openapi_extra={**json_body(RedemptionIn), "parameters": [HEADER_PARAMETER]},
     response_model_exclude_none=True,
 )
 async def use_code(request: Request) -> Response:
