@@ -158,7 +158,7 @@ def one_store(
             # Repeated with new users each time: on a shared two-core machine one run's tail is
             # mostly the neighbours' (the steal column), so every run is shown, not the best.
             for turn in range(1, args.paced_runs + 1):
-                fresh = [f"{store}-paced{turn}-u{n:07d}" for n in range(args.paced_rate * args.paced_seconds)]
+                fresh = [f"{run}-paced{turn}-u{n:07d}" for n in range(args.paced_rate * args.paced_seconds)]
                 paced = write_requests(data / f"paced{turn}.req", [redemption(tokens, u) for u in fresh])
                 for phase in ("paced, first use", "paced, replay"):
                     with stolen() as steal:

@@ -7,18 +7,21 @@
     │   ├── BrandMismatch      403 brand_mismatch
     │   ├── UserMismatch       403 user_mismatch
     │   └── NotInGroup         403 not_in_group (the code is for another user group)
-    ├── NotFound               404 (code_not_found, rule_not_found, brand_not_found, user_not_found)
+    ├── NotFound               404 (code_not_found, rule_not_found, brand_not_found, user_not_found,
+    │                              usage_not_found)
     ├── CodeExists             409 code_exists
     ├── CodeAlreadyUsed        409 code_already_used (this user's uses are all taken)
     ├── CodeNotActive          409 code_not_active (before the rule's starts_at)
     ├── CodeExhausted          409 code_exhausted (max_uses reached, or the budget would be passed)
     ├── IdempotencyInProgress  409 idempotency_in_progress (the first request with this key is still running)
     ├── CodeExpired            410 code_expired
+    ├── HoldExpired            410 hold_expired (a checkout hold ended before it was confirmed)
     ├── InvalidInput           422 validation_error (with per-field ``errors``)
     ├── MinAmountNotMet        422 min_amount_not_met
     ├── CurrencyMismatch       422 currency_mismatch
     ├── IdempotencyKeyReused   422 idempotency_key_reused (the key came with another request before)
     ├── RateLimited            429 rate_limited
+    ├── NotCopiedYet           503 unavailable (a usage the ledger has not received yet; retry in a moment)
     └── MailError              (background work only, never an HTTP answer)
         ├── MailTemporaryError the mail server is unreachable or said 4xx: retry later
         └── MailRejected       the mail server refused this recipient or message (5xx): do not retry
@@ -112,6 +115,21 @@ class CurrencyMismatch(DiscountsError):
 
 class CodeExpired(DiscountsError):
     status, code, title = 410, "code_expired", "Discount code expired"
+
+
+class HoldExpired(DiscountsError):
+    status, code, title = 410, "hold_expired", "The checkout hold has ended"
+
+
+class UsageNotFound(NotFound):
+    code, title = "usage_not_found", "No such usage"
+
+
+class NotCopiedYet(DiscountsError):
+    """Only a use never held, confirmed or given back on Redis just now: its body is in no store yet."""
+
+    status, code, title = 503, "unavailable", "Service unavailable"
+    retry_after = 1
 
 
 class InvalidInput(DiscountsError):

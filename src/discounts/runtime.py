@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -18,6 +19,7 @@ from discounts.idempotency import Idempotency, open_record_storage
 from discounts.notify.queue import SESSION_KEY, TaskPublisher, make_celery
 from discounts.ratelimit import RateLimit
 from discounts.settings import Settings
+from discounts.usage.ledger import ledger_usage
 from discounts.usage.service import Redeemer
 from discounts.usage.store import UsageStore, open_usage_store
 
@@ -64,7 +66,15 @@ class Runtime:
             verifier=TokenVerifier(settings),
             codes=codes,
             tasks=tasks,
-            redeemer=Redeemer(store, codes, UserGroups(sessions, settings.code_cache_seconds), clock, grace),
+            redeemer=Redeemer(
+                store,
+                codes,
+                UserGroups(sessions, settings.code_cache_seconds),
+                clock,
+                grace,
+                hold=timedelta(seconds=settings.hold_seconds),
+                ledger=functools.partial(ledger_usage, sessions),
+            ),
             rate_limit=RateLimit(settings.rate_limit),
             guesses=Guesses(misses, settings.guess_limit, settings.guess_limit_per_address),
             idempotency=Idempotency(

@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     guess_limit: str = "20/minute"
     #: The same per client address, against many accounts guessing from one place.
     guess_limit_per_address: str = "200/minute"
+    #: How long a checkout hold (``"hold": true``) lasts before it gives everything back by itself.
+    hold_seconds: int = Field(default=900, ge=1, le=7 * 86_400)
     #: How long the answer to a request with an Idempotency-Key is kept for retries (at least 24 h).
     idempotency_seconds: int = Field(default=86_400, ge=86_400)
     #: A request owns its key this long; a process that died mid-request frees it after that.

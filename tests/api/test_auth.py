@@ -34,7 +34,13 @@ def bearer(token: str) -> dict[str, str]:
 
 async def test_every_protected_operation_needs_a_token(app: FastAPI, client: httpx.AsyncClient) -> None:
     protected = [
-        (method.upper(), path.replace("{brand_id}", "acme").replace("{user_id}", "u-1").replace("{id}", "ABC"))
+        (
+            method.upper(),
+            path.replace("{brand_id}", "acme")
+            .replace("{user_id}", "u-1")
+            .replace("{id}", "ABC")
+            .replace("{usage_id}", "WyJBQkMiLCJ1LTEiLDFd"),  # ["ABC","u-1",1]
+        )
         for path, operations in app.openapi()["paths"].items()
         for method, operation in operations.items()
         if operation.get("security")

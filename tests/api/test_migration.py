@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -15,12 +17,12 @@ from discounts.api.app import create_app
 from discounts.db import make_engine
 from discounts.migrate import upgrade
 from discounts.settings import Settings
-from discounts.usage.embedded import SQLiteUsageStore
-from discounts.usage.store import Outcome, usage_key
+from discounts.usage.embedded import SCHEMA_VERSION, SQLiteUsageStore
+from discounts.usage.store import NO_LIMITS, Change, Outcome, Status, usage_key
 from tests.api.conftest import assert_problem, percent_rule
 from tests.conftest import SECRET, FakeClock, _create_database, _drop_database, make_token
 from tests.services import POSTGRES_ADMIN_URL
-from tests.usage.conftest import EXPIRES, usage
+from tests.usage.conftest import EXPIRES, NOW, usage
 
 T0 = "2026-01-01 00:00:00+00:00"
 
@@ -83,9 +85,10 @@ async def test_a_code_made_before_limits_answers_as_before(old_database: str, tm
             )
     engine = make_engine(old_database)
     async with engine.connect() as conn:
-        row = (await conn.execute(text('SELECT user_id, "use", discount, amount_off FROM discount_usage'))).one()
+        query = 'SELECT user_id, "use", discount, amount_off, status, hold_until FROM discount_usage'
+        row = (await conn.execute(text(query))).one()
     await engine.dispose()
-    assert tuple(row) == ("u-0", 1, 10, None)
+    assert tuple(row) == ("u-0", 1, 10, None, "used", None)  # a use from before is a plain use
 
 
 V1_SCHEMA = """
@@ -98,6 +101,44 @@ CREATE INDEX usages_uncopied ON usages (seq) WHERE copied = 0;
 CREATE INDEX usages_code ON usages (code);
 CREATE INDEX usages_expiry ON usages (expires_at);
 """
+
+
+V2_COLUMNS = (
+    "seq INTEGER PRIMARY KEY AUTOINCREMENT, key BLOB NOT NULL UNIQUE, code TEXT NOT NULL, user_id TEXT NOT NULL,"
+    " use INTEGER NOT NULL DEFAULT 1, brand TEXT NOT NULL, discount INTEGER, amount_off TEXT, currency TEXT,"
+    " amount TEXT NOT NULL, discount_amount TEXT NOT NULL, amount_to_pay TEXT NOT NULL, used_at REAL NOT NULL,"
+    " expires_at REAL NOT NULL, copied INTEGER NOT NULL DEFAULT 0"
+)
+
+
+async def test_an_embedded_usage_file_of_version_2_gets_holds(tmp_path: Path) -> None:
+    """A file of before holds: its uses stay uses, and can be rolled back and held again."""
+    path = tmp_path / "usages.sqlite3"
+    old = usage("u-1")
+    with sqlite3.connect(path) as db:
+        db.executescript(
+            f"CREATE TABLE usages ({V2_COLUMNS}); CREATE INDEX usages_uncopied ON usages (seq) WHERE copied = 0;"
+            " CREATE TABLE code_totals (code TEXT PRIMARY KEY, uses INTEGER NOT NULL, cents INTEGER NOT NULL,"
+            " expires_at REAL NOT NULL); PRAGMA user_version = 2;"
+        )
+        db.execute(
+            "INSERT INTO usages (key, code, user_id, use, brand, discount, amount, discount_amount, amount_to_pay,"
+            " used_at, expires_at, copied) VALUES (?, ?, ?, 1, 'acme', 10, '120.00', '12.00', '108.00', ?, ?, 1)",
+            (usage_key(old.code, old.user)[:16], old.code, old.user, old.used_at.timestamp(), EXPIRES.timestamp()),
+        )
+    store = SQLiteUsageStore(str(path))
+    try:
+        assert (await store.record(old, expires_at=EXPIRES)).outcome is Outcome.USED
+        confirmed = await store.confirm(old.code, old.user, 1, limits=NO_LIMITS, now=NOW)
+        assert (confirmed.change, confirmed.usage) == (Change.ALREADY, old)
+        given = await store.give_back(old.code, old.user, 1, limits=NO_LIMITS, now=NOW)
+        assert given.change is Change.DONE
+        held = dataclasses.replace(usage("u-1"), status=Status.HELD, hold_until=NOW + timedelta(minutes=15))
+        assert (await store.record(held, expires_at=EXPIRES)).use == 2
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
 
 
 async def test_an_embedded_usage_file_of_before_is_brought_up_to_date(tmp_path: Path) -> None:
@@ -113,11 +154,11 @@ async def test_an_embedded_usage_file_of_before_is_brought_up_to_date(tmp_path: 
         )
     store = SQLiteUsageStore(str(path))
     try:
-        assert await store.used_at(old.code, old.user) == old.used_at
-        assert await store.record(old, expires_at=EXPIRES) is Outcome.USED
+        assert await store.used_at(old.code, old.user, now=NOW) == old.used_at
+        assert (await store.record(old, expires_at=EXPIRES)).outcome is Outcome.USED
         (entry,) = await store.pending(10)
         assert (entry.usage.user, entry.usage.use, entry.usage.discount) == ("u-1", 1, 10)
         assert await store.record(usage("u-2"), expires_at=EXPIRES)
-        assert await store.count(old.code) == 2
+        assert await store.count(old.code, NOW) == 2
     finally:
         await store.close()

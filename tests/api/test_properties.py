@@ -107,7 +107,9 @@ async def snapshot(app: FastAPI, sessions: async_sessionmaker[AsyncSession]) -> 
             rows = (await session.execute(select(table).order_by(*table.primary_key.columns))).all()
             state[table.name] = [tuple(row) for row in rows]
     store = app.state.runtime.store
-    state["usage_store"] = {code: await store.count(code) for (code, *_rest) in state["discount_codes"]}
+    state["usage_store"] = {
+        code: await store.count(code, app.state.runtime.clock()) for (code, *_rest) in state["discount_codes"]
+    }
     return state
 
 

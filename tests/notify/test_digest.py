@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -19,7 +20,7 @@ from discounts.notify.models import BrandDigest
 from discounts.runtime import Runtime
 from discounts.usage.ledger import insert_usages
 from discounts.usage.models import DiscountUsage
-from discounts.usage.store import Usage
+from discounts.usage.store import Status, Usage
 from tests.conftest import Api, FakeClock
 from tests.notify.conftest import add_brand
 from tests.notify.sink import SMTPSink
@@ -184,3 +185,34 @@ async def test_a_thousand_concurrent_redemptions_reach_the_brand_exactly_once(
     assert len(uses) == 1000
     assert set(uses) == {("SPRING", user["id"]) for user in users}
     assert smtp_sink.per_recipient()["promo@acme.example"] >= 2  # several intervals, several digests
+
+
+async def test_releases_and_rollbacks_are_reported_as_given_back_and_holds_not_as_uses(
+    notifier: Notifier, sessions: async_sessionmaker[AsyncSession], smtp_sink: SMTPSink, clock: FakeClock
+) -> None:
+    await add_brand(sessions, "acme")
+    held_until = datetime(2026, 1, 15, 12, 15, tzinfo=UTC)
+    used, hold = usage("u-1"), dataclasses.replace(usage("u-2", minute=1), status=Status.HELD, hold_until=held_until)
+    await add_usages(sessions, [used, hold])
+    first = await send_brand_digests(notifier, clock)
+    assert (first.claimed, first.sent) == (1, 1)
+    assert listed(smtp_sink, "promo@acme.example") == [("SPRING", "u-1")]  # the hold is no use yet
+    given_at = datetime(2026, 1, 15, 13, 0, tzinfo=UTC)
+    await add_usages(
+        sessions,
+        [
+            dataclasses.replace(used, status=Status.ROLLED_BACK, changed_at=given_at),
+            dataclasses.replace(hold, status=Status.RELEASED, changed_at=given_at),
+        ],
+    )
+    second = await send_brand_digests(notifier, clock)
+    assert (second.claimed, second.sent) == (1, 1)
+    message = smtp_sink.messages()[-1][1]
+    assert message["Subject"] == "2 given back of your discount codes"
+    text = message.get_body(("plain",)).get_content()
+    assert "- SPRING by u-1, used at" in text
+    assert "rolled back at" in text
+    assert "- SPRING by u-2, used at" in text
+    assert "checkout hold released at" in text
+    assert "were used" not in text  # no use is new: the rolled-back one was reported before
+    assert (await send_brand_digests(notifier, clock)).claimed == 0

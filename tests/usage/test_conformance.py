@@ -18,8 +18,8 @@ from tests.usage.conftest import EXPIRES, GRACE, NOW, Backend, add_code, usage
 async def test_once_per_user_under_500_concurrent_attempts(store: UsageStore) -> None:
     results = await asyncio.gather(*(store.record(usage("u-1"), expires_at=EXPIRES) for _ in range(500)))
 
-    assert results.count(Outcome.CLAIMED) == 1
-    assert await store.count("SPRING") == 1
+    assert [result.outcome for result in results].count(Outcome.CLAIMED) == 1
+    assert await store.count("SPRING", NOW) == 1
     assert len(await store.pending(1000)) == 1
 
 
@@ -30,12 +30,12 @@ async def test_many_users_on_one_code(store: UsageStore) -> None:
 
     assert all(first)
     assert not any(again)
-    assert await store.count("SPRING") == 600
-    assert await store.count("OTHER") == 0
-    assert await store.used_at("SPRING", "u-599") == NOW
-    assert await store.used_at("SPRING", "nobody") is None
-    assert await store.used_at("OTHER", "u-1") is None
-    found = await store.used_at_many([("SPRING", "u-3"), ("OTHER", "u-3"), ("SPRING", "u-4")])
+    assert await store.count("SPRING", NOW) == 600
+    assert await store.count("OTHER", NOW) == 0
+    assert await store.used_at("SPRING", "u-599", now=NOW) == NOW
+    assert await store.used_at("SPRING", "nobody", now=NOW) is None
+    assert await store.used_at("OTHER", "u-1", now=NOW) is None
+    found = await store.used_at_many([("SPRING", "u-3"), ("OTHER", "u-3"), ("SPRING", "u-4")], now=NOW)
     assert found == [NOW, None, NOW]
 
 
@@ -43,7 +43,7 @@ async def test_a_user_may_use_each_code_once(store: UsageStore) -> None:
     assert await store.record(usage("u-1", code="SPRING"), expires_at=EXPIRES)
     assert await store.record(usage("u-1", code="SUMMER"), expires_at=EXPIRES)
     assert not await store.record(usage("u-1", code="SUMMER"), expires_at=EXPIRES)
-    assert (await store.count("SPRING"), await store.count("SUMMER")) == (1, 1)
+    assert (await store.count("SPRING", NOW), await store.count("SUMMER", NOW)) == (1, 1)
 
 
 async def test_pending_fills_the_limit_however_unevenly_the_usages_spread(store: UsageStore) -> None:
@@ -69,9 +69,9 @@ async def test_usages_of_an_expired_code_are_dropped(
 
     await store.purge_expired(NOW)
 
-    assert await store.used_at("OLD", "u-1") is None
-    assert await store.count("OLD") == 0
-    assert await store.used_at("LIVE", "u-1") == NOW
+    assert await store.used_at("OLD", "u-1", now=NOW) is None
+    assert await store.count("OLD", NOW) == 0
+    assert await store.used_at("LIVE", "u-1", now=NOW) == NOW
 
 
 async def test_every_usage_reaches_the_ledger_exactly_once(
@@ -107,16 +107,16 @@ async def test_rebuild_restores_a_wiped_store(
     assert await copy_to_ledger(store, sessions, batch_size=100) == 30
 
     store = await backend.wipe(store)
-    assert await store.count("SPRING") == 0
+    assert await store.count("SPRING", NOW) == 0
     done: list[int] = []
     report = await rebuild_store(store, sessions, now=NOW, grace=GRACE, batch_size=7, progress=done.append)
 
     try:
         assert (report.codes, report.restored, report.present) == (1, 30, 0)
         assert sum(done) == 30
-        assert await store.count("SPRING") == 30
-        assert await store.used_at("SPRING", "u-29") == NOW
-        assert await store.used_at("GONE", "u-1") is None
+        assert await store.count("SPRING", NOW) == 30
+        assert await store.used_at("SPRING", "u-29", now=NOW) == NOW
+        assert await store.used_at("GONE", "u-1", now=NOW) is None
         assert not await store.record(usage("u-0"), expires_at=EXPIRES)
         assert await store.pending(100) == []  # restoring does not re-announce usages
         again = await rebuild_store(store, sessions, now=NOW, grace=GRACE, batch_size=100)
@@ -167,8 +167,8 @@ async def test_levels_grow_without_losing_or_repeating_a_usage(backend: Backend)
         repeats = await asyncio.gather(*(store.record(usage(u), expires_at=EXPIRES) for u in users))
 
         assert not any(repeats)
-        assert await store.count("SPRING") == 400
-        assert None not in await store.used_at_many([("SPRING", u) for u in users])
+        assert await store.count("SPRING", NOW) == 400
+        assert None not in await store.used_at_many([("SPRING", u) for u in users], now=NOW)
         assert len(await store.pending(1000)) == 400
     finally:
         await store.close()

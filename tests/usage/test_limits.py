@@ -32,27 +32,27 @@ def fixed(user: str, discount: str, code: str = "LIMITED") -> Usage:
 async def test_max_uses_n_under_n_plus_500_concurrent_attempts_gives_exactly_n(store: UsageStore) -> None:
     limits = Limits(max_uses=100)
     attempts = [store.record(usage(f"u-{n}", code="LIMITED"), expires_at=EXPIRES, limits=limits) for n in range(600)]
-    outcomes = await asyncio.gather(*attempts)
+    outcomes = [recorded.outcome for recorded in await asyncio.gather(*attempts)]
 
     assert outcomes.count(Outcome.CLAIMED) == 100
     assert outcomes.count(Outcome.EXHAUSTED) == 500
-    assert await store.count("LIMITED") == 100
+    assert await store.count("LIMITED", NOW) == 100
     assert len(await store.pending(1000)) == 100
     # A winner asking again is refused as "used", not "exhausted": the user's own count comes first.
     winner = next(n for n, outcome in enumerate(outcomes) if outcome is Outcome.CLAIMED)
     again = await store.record(usage(f"u-{winner}", code="LIMITED"), expires_at=EXPIRES, limits=limits)
-    assert again is Outcome.USED
+    assert again.outcome is Outcome.USED
 
 
 async def test_three_uses_per_user_under_50_concurrent_attempts_gives_exactly_3(store: UsageStore) -> None:
     limits = Limits(per_user=3)
     attempts = [store.record(usage("u-1", code="THRICE"), expires_at=EXPIRES, limits=limits) for _ in range(50)]
-    outcomes = await asyncio.gather(*attempts)
+    outcomes = [recorded.outcome for recorded in await asyncio.gather(*attempts)]
 
     assert outcomes.count(Outcome.CLAIMED) == 3
     assert outcomes.count(Outcome.USED) == 47
-    assert await store.count("THRICE") == 3
-    assert await store.used_at("THRICE", "u-1", limits) == NOW
+    assert await store.count("THRICE", NOW) == 3
+    assert await store.used_at("THRICE", "u-1", limits, now=NOW) == NOW
     entries = await store.pending(100)
     assert sorted(entry.usage.use for entry in entries) == [1, 2, 3]
     # Another user still has three of their own.
@@ -70,7 +70,7 @@ async def test_concurrent_redemptions_never_pass_the_budget_by_a_cent(store: Usa
         )
         for n, amount in enumerate(amounts)
     ]
-    outcomes = await asyncio.gather(*claims)
+    outcomes = [recorded.outcome for recorded in await asyncio.gather(*claims)]
 
     given = sum(Decimal(a) for a, outcome in zip(amounts, outcomes, strict=True) if outcome is Outcome.CLAIMED)
     assert given <= Decimal("100.00")
@@ -87,18 +87,18 @@ async def test_concurrent_redemptions_never_pass_the_budget_by_a_cent(store: Usa
 async def test_a_dry_run_answers_like_the_claim_and_changes_nothing(store: UsageStore) -> None:
     limits = Limits(per_user=2, max_uses=2)
     assert await store.record(usage("u-1", code="DRY"), expires_at=EXPIRES, limits=limits, dry_run=True)
-    assert await store.count("DRY") == 0
+    assert await store.count("DRY", NOW) == 0
     assert await store.pending(10) == []
     assert await store.record(usage("u-1", code="DRY"), expires_at=EXPIRES, limits=limits)
     assert await store.record(usage("u-2", code="DRY"), expires_at=EXPIRES, limits=limits)
     dry = await store.record(usage("u-3", code="DRY"), expires_at=EXPIRES, limits=limits, dry_run=True)
-    assert dry is Outcome.EXHAUSTED
+    assert dry.outcome is Outcome.EXHAUSTED
     plain = await store.record(usage("u-1", code="PLAIN"), expires_at=EXPIRES, dry_run=True)
-    assert plain is Outcome.CLAIMED
+    assert plain.outcome is Outcome.CLAIMED
     assert await store.record(usage("u-1", code="PLAIN"), expires_at=EXPIRES)
     again = await store.record(usage("u-1", code="PLAIN"), expires_at=EXPIRES, dry_run=True)
-    assert again is Outcome.USED
-    assert await store.count("DRY") == 2
+    assert again.outcome is Outcome.USED
+    assert await store.count("DRY", NOW) == 2
 
 
 async def test_a_rebuild_puts_back_every_use_and_the_shared_totals(
@@ -118,9 +118,9 @@ async def test_a_rebuild_puts_back_every_use_and_the_shared_totals(
         store = await backend.wipe(store)
         report = await rebuild_store(store, sessions, now=NOW, grace=GRACE, batch_size=2)
         assert report.restored == 4
-        assert await store.count("LIMITED") == 4
+        assert await store.count("LIMITED", NOW) == 4
         outcomes = [
-            await store.record(usage(user, code="LIMITED"), expires_at=EXPIRES, limits=limits)
+            (await store.record(usage(user, code="LIMITED"), expires_at=EXPIRES, limits=limits)).outcome
             for user in ("u-1", "u-2", "u-4")
         ]
         # u-1 had both of theirs; u-2 gets a second; then the fifth use overall was the last.

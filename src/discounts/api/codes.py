@@ -101,7 +101,8 @@ async def get_code(
         "expired": code.is_expired(runtime.clock()),
     }
     if principal.role is Role.user:
-        view["used"] = await runtime.store.used_at(code.id, principal.sub, limits_of(code.rule)) is not None
+        now = runtime.clock()
+        view["used"] = await runtime.store.used_at(code.id, principal.sub, limits_of(code.rule), now=now) is not None
     return json_response(view)
 
 

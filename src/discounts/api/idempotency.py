@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 #: The operations that accept a key (with the trailing slash; the path without it too).
 PATHS = frozenset({"/api/v1/discountcodeusage/", "/api/v1/discountcode/"})
+#: ... and a usage's confirm, ``/api/v1/discountcodeusage/{id}/confirm/``.
+USAGES = "/api/v1/discountcodeusage/"
 #: 1 to 255 printable ASCII characters; none at either end is a space, which HTTP would strip.
 KEY_PATTERN = r"^[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?$"
 VALID_KEY = re.compile(KEY_PATTERN)
@@ -54,7 +56,8 @@ class Idempotent:
             await self.app(scope, receive, send)
             return
         path = scope["path"] if scope["path"].endswith("/") else scope["path"] + "/"
-        key = raw_header(scope, b"idempotency-key") if path in PATHS else None
+        takes_key = path in PATHS or (path.startswith(USAGES) and path.endswith("/confirm/"))
+        key = raw_header(scope, b"idempotency-key") if takes_key else None
         if key is None:
             await self.app(scope, receive, send)
             return

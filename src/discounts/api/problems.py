@@ -20,7 +20,7 @@ from starlette.routing import compile_path
 
 from discounts import logs
 from discounts.api.bodies import add_documented_models
-from discounts.errors import DiscountsError, InvalidInput, RateLimited, Unauthenticated
+from discounts.errors import DiscountsError, InvalidInput, NotCopiedYet, RateLimited, Unauthenticated
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +33,10 @@ DESCRIPTIONS = {
     400: "A broken or foreign link (`invalid_link`)",
     401: "No token, or an invalid, expired or wrongly signed one (`unauthenticated`)",
     403: "The caller may not do this (`forbidden`, `brand_mismatch`, `user_mismatch`, `not_in_group`)",
-    404: "No such resource (`code_not_found`, ...)",
-    409: "A conflict with stored state (`code_exists`, `code_already_used`, `code_not_active`, `code_exhausted`)",
-    410: "The code's validity has passed (`code_expired`)",
+    404: "No such resource (`code_not_found`, `usage_not_found`, ...)",
+    409: "A conflict with stored state (`code_exists`, `code_already_used`, `code_not_active`, `code_exhausted`,"
+    " `idempotency_in_progress`)",
+    410: "The code's validity has passed (`code_expired`), or the checkout hold has (`hold_expired`)",
     413: "The body is larger than the service takes (`payload_too_large`)",
     415: "The body is not JSON (`unsupported_media_type`)",
     422: "A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the"
@@ -123,7 +124,7 @@ async def domain_error(request: Request, exc: Exception) -> Response:
         # RFC 6750 §3: no error code when the request carried no credentials at all.
         sent = "authorization" in request.headers
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token"' if sent else "Bearer"
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, RateLimited | NotCopiedYet):
         headers["Retry-After"] = str(exc.retry_after)
     errors = exc.errors if isinstance(exc, InvalidInput) else None
     return problem(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response, status
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, Response, status
 
 from discounts import metrics
-from discounts.api.bodies import json_body, json_response, read_body
+from discounts.api.bodies import BEARER, json_body, json_response, read_body
 from discounts.api.deps import authenticate, guessing
 from discounts.api.idempotency import HEADER_PARAMETER
 from discounts.api.problems import problem_responses
@@ -15,7 +17,8 @@ from discounts.fields import format_time
 from discounts.money import format_money
 from discounts.runtime import Runtime
 from discounts.usage.schemas import QuoteOut, RedemptionIn, RedemptionOut
-from discounts.usage.store import Usage
+from discounts.usage.service import USAGE_ID_PATTERN, usage_id
+from discounts.usage.store import Status, Usage
 
 router = APIRouter(prefix="/api/v1", tags=["usage"])
 
@@ -29,7 +32,11 @@ router = APIRouter(prefix="/api/v1", tags=["usage"])
     response_model_exclude_none=True,
 )
 async def use_code(request: Request) -> Response:
-    """Use a code once and get the amount to pay; the brand is told asynchronously."""
+    """Use a code once and get the amount to pay; the brand is told asynchronously.
+
+    With ``"hold": true`` the code is held for the checkout instead: it counts against every
+    limit until confirmed, released, or ``hold_expires_at`` passes (then it gives all back).
+    """
     principal = await authenticate(request, Role.user)
     body = await read_body(request, RedemptionIn)
     runtime: Runtime = request.app.state.runtime
@@ -76,7 +83,53 @@ def quote_out(usage: Usage) -> dict[str, object]:
 
 
 def redemption_out(usage: Usage) -> dict[str, object]:
-    """The body of RedemptionOut: the quote's, and when it was used."""
-    body = quote_out(usage)
+    """The body of RedemptionOut: the quote's, the usage's id and status, and when it was used (and held until)."""
+    body: dict[str, object] = {"id": usage_id(usage), "status": usage.status.value}
+    body.update(quote_out(usage))
     body["used_at"] = format_time(usage.used_at)
+    if usage.status is Status.HELD and usage.hold_until is not None:
+        body["hold_expires_at"] = format_time(usage.hold_until)
     return body
+
+
+UsageRef = Annotated[str, Path(pattern=USAGE_ID_PATTERN, description="A usage's `id`, as its redemption returned it")]
+
+
+@router.post(
+    "/discountcodeusage/{usage_id}/confirm/",
+    response_model=RedemptionOut,
+    responses=problem_responses(403, 404, 410),
+    openapi_extra={"security": BEARER, "parameters": [HEADER_PARAMETER]},
+    response_model_exclude_none=True,
+)
+async def confirm_usage(usage_id: UsageRef, request: Request) -> Response:
+    """Confirm a checkout hold (the payment went through): it is a use now. Again: the same answer.
+
+    The usage's user or the marketplace's service may; an unknown usage, someone else's, or
+    one given back is 404; a hold that ended first is 410 ``hold_expired``.
+    """
+    principal = await authenticate(request)
+    runtime: Runtime = request.app.state.runtime
+    usage = await runtime.redeemer.confirm(principal, usage_id)
+    return json_response(redemption_out(usage))
+
+
+@router.delete(
+    "/discountcodeusage/{usage_id}/",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problem_responses(403, 404),
+    openapi_extra={"security": BEARER},
+)
+async def give_back_usage(usage_id: UsageRef, request: Request) -> Response:
+    """Release a hold, or roll back a use (the order was cancelled, the payment failed).
+
+    The use, its share of ``max_uses`` and of the budget come back, and the ledger and the
+    brand's digest record it. Unknown, someone else's, given back already, or a hold that
+    ended: 404 ``usage_not_found``. Brands cannot (403).
+    """
+    principal = await authenticate(request)
+    runtime: Runtime = request.app.state.runtime
+    await runtime.redeemer.give_back(principal, usage_id)
+    metrics.redemption("given_back")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

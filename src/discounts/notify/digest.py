@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import or_, select, tuple_, update
+from sqlalchemy import and_, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from discounts import metrics
@@ -24,8 +25,8 @@ from discounts.notify.context import Notifier
 from discounts.notify.mail import Connection
 from discounts.notify.models import BrandDigest
 from discounts.usage.ledger import copy_to_ledger
-from discounts.usage.models import DiscountUsage
-from discounts.usage.store import UsageStore
+from discounts.usage.models import UNREPORTED_CHANGE, DiscountUsage
+from discounts.usage.store import Status, UsageStore
 
 #: One copy run moves at most this many batches, so that it never hogs a worker.
 MAX_COPY_BATCHES = 100
@@ -47,39 +48,63 @@ async def copy_usages(store: UsageStore, sessions: async_sessionmaker[AsyncSessi
 
 
 async def claim_usages(sessions: async_sessionmaker[AsyncSession], now: datetime) -> list[int]:
-    """Put every unreported usage into a pending digest of its brand; returns the new digests' ids."""
+    """Put every unreported use and give-back into a pending digest of its brand; returns the new digests' ids.
+
+    A use is reported once it is a use (a hold is not, until confirmed; a rolled-back use was
+    one). A release or a rollback is reported once more, as given back, in a later digest or
+    the same one.
+    """
     created: list[int] = []
     async with unit_of_work(sessions) as uow:
         session = uow.session
-        unclaimed = DiscountUsage.digest_id.is_(None)
-        brands = list((await session.scalars(select(DiscountUsage.brand).where(unclaimed).distinct())).all())
+        brands = set((await session.scalars(select(DiscountUsage.brand).where(UNREPORTED_USE).distinct())).all())
+        brands |= set((await session.scalars(select(DiscountUsage.brand).where(UNREPORTED).distinct())).all())
         for brand in sorted(brands):
             while True:
                 digest = BrandDigest(brand=brand, status="pending", usage_count=0, attempts=0, created_at=now)
                 session.add(digest)
                 await session.flush()
-                oldest = (
-                    select(DiscountUsage.code, DiscountUsage.user_id)
-                    .where(DiscountUsage.brand == brand, unclaimed)
-                    .order_by(DiscountUsage.used_at, DiscountUsage.code, DiscountUsage.user_id)
-                    .limit(MAX_USAGES_PER_DIGEST)
+                most = MAX_USAGES_PER_DIGEST
+                count = await _claim(session, brand, digest.id, UNREPORTED_USE, DiscountUsage.digest_id, most)
+                count += await _claim(
+                    session, brand, digest.id, UNREPORTED, DiscountUsage.change_digest_id, most - count
                 )
-                claimed = await session.execute(
-                    update(DiscountUsage)
-                    .where(tuple_(DiscountUsage.code, DiscountUsage.user_id).in_(oldest), unclaimed)
-                    .values(digest_id=digest.id)
-                    .execution_options(synchronize_session=False)
-                )
-                count = int(claimed.rowcount)  # type: ignore[attr-defined]
                 if count == 0:
                     await session.delete(digest)
                     break
                 digest.usage_count = count
                 created.append(digest.id)
-                if count < MAX_USAGES_PER_DIGEST:
+                if count < most:
                     break
         await session.flush()
     return created
+
+
+#: Uses no digest has listed yet (a hold is no use until confirmed; a rolled-back use was one).
+UNREPORTED_USE = and_(
+    DiscountUsage.digest_id.is_(None), DiscountUsage.status.in_([Status.USED.value, Status.ROLLED_BACK.value])
+)
+UNREPORTED = text(UNREPORTED_CHANGE)
+
+
+async def _claim(session: AsyncSession, brand: str, digest_id: int, unreported: Any, mark: Any, limit: int) -> int:
+    """Mark up to ``limit`` of the brand's ``unreported`` rows, oldest first, as listed by the digest."""
+    if limit <= 0:
+        return 0
+    key = tuple_(DiscountUsage.code, DiscountUsage.user_id, DiscountUsage.use)
+    oldest = (
+        select(DiscountUsage.code, DiscountUsage.user_id, DiscountUsage.use)
+        .where(DiscountUsage.brand == brand, unreported)
+        .order_by(DiscountUsage.used_at, DiscountUsage.code, DiscountUsage.user_id, DiscountUsage.use)
+        .limit(limit)
+    )
+    claimed = await session.execute(
+        update(DiscountUsage)
+        .where(key.in_(oldest), unreported)
+        .values({mark: digest_id})
+        .execution_options(synchronize_session=False)
+    )
+    return int(claimed.rowcount)  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -134,16 +159,11 @@ async def _send_digest(notifier: Notifier, connection: Connection, digest_id: in
     async with notifier.sessions() as session:
         digest = await session.get_one(BrandDigest, digest_id)
         brand = await session.get_one(Brand, digest.brand)
-        usages = list(
-            (
-                await session.scalars(
-                    select(DiscountUsage)
-                    .where(DiscountUsage.brand == digest.brand, DiscountUsage.digest_id == digest_id)
-                    .order_by(DiscountUsage.used_at, DiscountUsage.code, DiscountUsage.user_id)
-                )
-            ).all()
-        )
-    message = notifier.renderer.digest(digest_id, brand.name, brand.email, usages, digest.created_at)
+        order = (DiscountUsage.used_at, DiscountUsage.code, DiscountUsage.user_id, DiscountUsage.use)
+        listed = select(DiscountUsage).where(DiscountUsage.brand == digest.brand).order_by(*order)
+        usages = list((await session.scalars(listed.where(DiscountUsage.digest_id == digest_id))).all())
+        given_back = list((await session.scalars(listed.where(DiscountUsage.change_digest_id == digest_id))).all())
+    message = notifier.renderer.digest(digest_id, brand.name, brand.email, usages, digest.created_at, given_back)
     try:
         await connection.send(message)
     except MailRejected as exc:

@@ -367,9 +367,24 @@ class MessageRenderer:
         return announcement
 
     def digest(
-        self, digest_id: int, brand_name: str, brand_email: str, usages: Sequence[DiscountUsage], created_at: datetime
+        self,
+        digest_id: int,
+        brand_name: str,
+        brand_email: str,
+        usages: Sequence[DiscountUsage],
+        created_at: datetime,
+        given_back: Sequence[DiscountUsage] = (),
     ) -> Email:
-        """The same digest always renders the same message, so a re-send after a crash is a duplicate, not news."""
-        context = {"brand_name": brand_name, "usages": usages, "count": len(usages), "public_url": self._public_url}
+        """The same digest always renders the same message, so a re-send after a crash is a duplicate, not news.
+
+        ``given_back`` are the releases and rollbacks it reports (their discount returned to the code).
+        """
+        context = {
+            "brand_name": brand_name,
+            "usages": usages,
+            "count": len(usages),
+            "given_back": given_back,
+            "public_url": self._public_url,
+        }
         headers = {"Date": format_datetime(created_at), "Auto-Submitted": "auto-generated"}
         return self._email(self._templates("brand_digest"), brand_email, f"digest.{digest_id}", headers, context)

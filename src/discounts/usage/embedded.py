@@ -18,6 +18,7 @@ without being durable.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
@@ -26,13 +27,24 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from discounts.money import to_cents
-from discounts.usage.store import NO_LIMITS, Limits, Outcome, StreamEntry, Usage, usage_key
+from discounts.usage.store import (
+    NO_LIMITS,
+    Change,
+    Changed,
+    Limits,
+    Outcome,
+    Recorded,
+    Status,
+    StreamEntry,
+    Usage,
+    usage_key,
+)
 
 #: ``PRAGMA user_version`` of the file; older files are brought up to it when opened.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS usages (
@@ -50,9 +62,14 @@ CREATE TABLE IF NOT EXISTS usages (
     amount_to_pay TEXT NOT NULL,
     used_at REAL NOT NULL,
     expires_at REAL NOT NULL,
-    copied INTEGER NOT NULL DEFAULT 0
+    copied INTEGER NOT NULL DEFAULT 0,
+    -- held, used, released, rolled_back, or ended (a hold whose end a claim has given back)
+    status TEXT NOT NULL DEFAULT 'used',
+    hold_until REAL,
+    changed_at REAL
 );
 CREATE INDEX IF NOT EXISTS usages_uncopied ON usages (seq) WHERE copied = 0;
+CREATE INDEX IF NOT EXISTS usages_holds ON usages (code, hold_until) WHERE status = 'held';
 CREATE INDEX IF NOT EXISTS usages_code ON usages (code);
 CREATE INDEX IF NOT EXISTS usages_expiry ON usages (expires_at);
 CREATE TABLE IF NOT EXISTS code_totals (
@@ -80,8 +97,22 @@ FROM usages_v1;
 DROP TABLE usages_v1;
 """
 )
+#: Version 2 (before holds and give-backs): every row a use.
+UPGRADE_FROM_2 = """
+ALTER TABLE usages ADD COLUMN status TEXT NOT NULL DEFAULT 'used';
+ALTER TABLE usages ADD COLUMN hold_until REAL;
+ALTER TABLE usages ADD COLUMN changed_at REAL;
+CREATE INDEX IF NOT EXISTS usages_holds ON usages (code, hold_until) WHERE status = 'held';
+"""
+#: A hold a claim found ended and gave back (it reads as a held usage whose hold has passed).
+ENDED = "ended"
+#: Rows that count against the limits at a moment (the one parameter).
+LIVE = "(status = 'used' OR (status = 'held' AND hold_until > ?))"
 
-COLUMNS = "code, user_id, brand, discount, amount, discount_amount, amount_to_pay, used_at, amount_off, currency, use"
+COLUMNS = (
+    "code, user_id, brand, discount, amount, discount_amount, amount_to_pay, used_at, amount_off, currency, use,"
+    " status, hold_until, changed_at"
+)
 
 
 def _key(code: str, user: str, use: int) -> bytes:
@@ -107,11 +138,15 @@ def _row(usage: Usage, expires_at: datetime, copied: int, use: int | None = None
         usage.used_at.timestamp(),
         expires_at.timestamp(),
         copied,
+        usage.status.value,
+        None if usage.hold_until is None else usage.hold_until.timestamp(),
+        None if usage.changed_at is None else usage.changed_at.timestamp(),
     )
 
 
 def _usage(row: Sequence[object]) -> Usage:
-    code, user, brand, discount, amount, discount_amount, to_pay, used_at, amount_off, currency, use = row
+    code, user, brand, discount, amount, discount_amount, to_pay, used_at, amount_off, currency, use, *state = row
+    status, hold_until, changed_at = state
     return Usage(
         code=str(code),
         user=str(user),
@@ -124,13 +159,16 @@ def _usage(row: Sequence[object]) -> Usage:
         amount_off=None if amount_off is None else Decimal(str(amount_off)),
         currency=None if currency is None else str(currency),
         use=int(use),  # type: ignore[call-overload]
+        status=Status.HELD if status == ENDED else Status(str(status)),
+        hold_until=None if hold_until is None else datetime.fromtimestamp(float(hold_until), UTC),  # type: ignore[arg-type]
+        changed_at=None if changed_at is None else datetime.fromtimestamp(float(changed_at), UTC),  # type: ignore[arg-type]
     )
 
 
 INSERT = (
     "INSERT INTO usages (key, code, user_id, use, brand, discount, amount_off, currency, amount, discount_amount,"
-    " amount_to_pay, used_at, expires_at, copied) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (key) DO NOTHING"
+    " amount_to_pay, used_at, expires_at, copied, status, hold_until, changed_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING"
 )
 ADD_TO_TOTALS = (
     "INSERT INTO code_totals (code, uses, cents, expires_at) VALUES (?, 1, ?, ?)"
@@ -149,7 +187,7 @@ class SQLiteUsageStore:
         self._path = path
         self._db: sqlite3.Connection | None = None
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="usage-store")
-        self._claims: list[tuple[Claim, asyncio.Future[Outcome]]] = []
+        self._claims: list[tuple[Claim, asyncio.Future[Recorded]]] = []
         self._committing: asyncio.Task[None] | None = None
 
     def _conn(self) -> sqlite3.Connection:
@@ -169,10 +207,10 @@ class SQLiteUsageStore:
 
     async def record(
         self, usage: Usage, *, expires_at: datetime, limits: Limits = NO_LIMITS, dry_run: bool = False
-    ) -> Outcome:
+    ) -> Recorded:
         if dry_run:  # the same decision as a claim, outside any write transaction: nothing to commit
             return await self._run(functools.partial(_claim, claim=Claim(usage, expires_at, limits), dry_run=True))
-        claimed: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        claimed: asyncio.Future[Recorded] = asyncio.get_running_loop().create_future()
         self._claims.append((Claim(usage, expires_at, limits), claimed))
         if self._committing is None:
             self._committing = asyncio.ensure_future(self._commit_claims())
@@ -195,27 +233,31 @@ class SQLiteUsageStore:
         finally:
             self._committing = None
 
-    async def used_at(self, code: str, user: str, limits: Limits = NO_LIMITS) -> datetime | None:
-        key = _key(code, user, 1)
-        row = await self._run(lambda db: db.execute("SELECT used_at FROM usages WHERE key = ?", (key,)).fetchone())
-        return datetime.fromtimestamp(row[0], UTC) if row else None
+    async def confirm(self, code: str, user: str, use: int, *, limits: Limits, now: datetime) -> Changed:
+        return await self._run(functools.partial(_change, key=_key(code, user, use), limits=limits, now=now, to=None))
+
+    async def give_back(
+        self, code: str, user: str, use: int, *, limits: Limits, now: datetime, usage: Usage | None = None
+    ) -> Changed:
+        key = _key(code, user, use)
+        return await self._run(functools.partial(_change, key=key, limits=limits, now=now, to=Status.ROLLED_BACK))
+
+    async def used_at(self, code: str, user: str, limits: Limits = NO_LIMITS, *, now: datetime) -> datetime | None:
+        (found,) = await self.used_at_many([(code, user)], now=now)
+        return found
 
     async def used_at_many(
-        self, pairs: Sequence[tuple[str, str]], limits: Mapping[str, Limits] | None = None
+        self, pairs: Sequence[tuple[str, str]], limits: Mapping[str, Limits] | None = None, *, now: datetime
     ) -> list[datetime | None]:
-        keys = [_key(code, user, 1) for code, user in pairs]
+        firsts = [_key(code, user, 1) for code, user in pairs]
+        query = f"SELECT min(used_at) FROM usages WHERE key >= ? AND key <= ? AND {LIVE}"
 
-        def look_up(db: sqlite3.Connection) -> dict[bytes, float]:
-            found: dict[bytes, float] = {}
-            for start in range(0, len(keys), 500):
-                part = keys[start : start + 500]
-                marks = ",".join("?" * len(part))
-                rows = db.execute(f"SELECT key, used_at FROM usages WHERE key IN ({marks})", part).fetchall()
-                found.update((bytes(key), used_at) for key, used_at in rows)
-            return found
+        def look_up(db: sqlite3.Connection) -> list[float | None]:
+            moment = now.timestamp()
+            return [db.execute(query, (first, first + b"\xff" * 4, moment)).fetchone()[0] for first in firsts]
 
         found = await self._run(look_up)
-        return [datetime.fromtimestamp(found[key], UTC) if key in found else None for key in keys]
+        return [None if seconds is None else datetime.fromtimestamp(seconds, UTC) for seconds in found]
 
     async def pending(self, limit: int) -> list[StreamEntry]:
         query = f"SELECT seq, {COLUMNS} FROM usages WHERE copied = 0 ORDER BY seq LIMIT ?"
@@ -241,6 +283,7 @@ class SQLiteUsageStore:
         *,
         expires_at: Mapping[str, datetime],
         limits: Mapping[str, Limits] | None = None,
+        now: datetime,
     ) -> int:
         limits = limits or {}
 
@@ -254,7 +297,7 @@ class SQLiteUsageStore:
                         continue
                     added += 1
                     code_limits = limits.get(usage.code)
-                    if code_limits is not None and code_limits.shared:
+                    if code_limits is not None and code_limits.shared and usage.is_active(now):
                         db.execute(ADD_TO_TOTALS, (usage.code, to_cents(usage.discount_amount), expiry.timestamp()))
                 db.execute("COMMIT")
             except BaseException:
@@ -264,8 +307,9 @@ class SQLiteUsageStore:
 
         return await self._run(put_back)
 
-    async def count(self, code: str) -> int:
-        row = await self._run(lambda db: db.execute("SELECT count(*) FROM usages WHERE code = ?", (code,)).fetchone())
+    async def count(self, code: str, now: datetime) -> int:
+        query = f"SELECT count(*) FROM usages WHERE code = ? AND {LIVE}"
+        row = await self._run(lambda db: db.execute(query, (code, now.timestamp())).fetchone())
         return int(row[0]) if row else 0
 
     async def purge_expired(self, now: datetime) -> int:
@@ -297,7 +341,7 @@ class Claim:
     limits: Limits
 
 
-def _claim_all(db: sqlite3.Connection, claims: list[Claim]) -> list[Outcome]:
+def _claim_all(db: sqlite3.Connection, claims: list[Claim]) -> list[Recorded]:
     """Each claim's outcome, all in one transaction: one commit (one fsync) for the batch."""
     db.execute("BEGIN IMMEDIATE")
     try:
@@ -309,30 +353,97 @@ def _claim_all(db: sqlite3.Connection, claims: list[Claim]) -> list[Outcome]:
     return answers
 
 
-def _claim(db: sqlite3.Connection, claim: Claim, dry_run: bool = False) -> Outcome:
+def _claim(db: sqlite3.Connection, claim: Claim, dry_run: bool = False) -> Recorded:
     usage, limits = claim.usage, claim.limits
     first = _key(usage.code, usage.user, 1)
-    if limits is NO_LIMITS and not dry_run:  # the common case: the unique key decides alone
-        inserted = db.execute(INSERT, _row(usage, claim.expires_at, 0, use=1)).rowcount == 1
-        return Outcome.CLAIMED if inserted else Outcome.USED
-    (uses,) = db.execute(
-        "SELECT count(*) FROM usages WHERE key >= ? AND key <= ?", (first, first + b"\xff" * 4)
+    held = usage.status is Status.HELD
+    fast = limits is NO_LIMITS and not dry_run and not held  # the common case: the unique key decides alone
+    if fast and db.execute(INSERT, _row(usage, claim.expires_at, 0, use=1)).rowcount == 1:
+        return Recorded(Outcome.CLAIMED, 1)
+    now = usage.used_at.timestamp()
+    if limits.shared and not dry_run:
+        _end_holds(db, usage.code, now)
+    claims, live = db.execute(
+        f"SELECT coalesce(max(use), 0), coalesce(sum(CASE WHEN {LIVE} THEN 1 ELSE 0 END), 0)"
+        " FROM usages WHERE key >= ? AND key <= ?",
+        (now, first, first + b"\xff" * 4),
     ).fetchone()
-    if uses >= limits.per_user:
-        return Outcome.USED
+    if live >= limits.per_user:
+        return Recorded(Outcome.USED)
     if limits.shared:
         totals = db.execute("SELECT uses, cents FROM code_totals WHERE code = ?", (usage.code,)).fetchone()
         used, spent = totals or (0, 0)
+        if dry_run:  # holds that ended but that no claim has given back yet
+            ended, cents = _ended_holds(db, usage.code, now)
+            used, spent = used - ended, spent - cents
         if limits.max_uses is not None and used >= limits.max_uses:
-            return Outcome.EXHAUSTED
+            return Recorded(Outcome.EXHAUSTED)
         if limits.budget_cents is not None and spent + limits.discount_cents > limits.budget_cents:
-            return Outcome.EXHAUSTED
+            return Recorded(Outcome.EXHAUSTED)
     if dry_run:
-        return Outcome.CLAIMED
+        return Recorded(Outcome.CLAIMED, claims + 1)
     if limits.shared:
         db.execute(ADD_TO_TOTALS, (usage.code, limits.discount_cents, claim.expires_at.timestamp()))
-    db.execute(INSERT, _row(usage, claim.expires_at, 0, use=uses + 1))
-    return Outcome.CLAIMED
+    db.execute(INSERT, _row(usage, claim.expires_at, 0, use=claims + 1))
+    return Recorded(Outcome.CLAIMED, claims + 1)
+
+
+def _ended_holds(db: sqlite3.Connection, code: str, now: float) -> tuple[int, int]:
+    rows = db.execute(
+        "SELECT discount_amount FROM usages WHERE code = ? AND status = 'held' AND hold_until <= ?", (code, now)
+    ).fetchall()
+    return len(rows), sum(to_cents(Decimal(amount)) for (amount,) in rows)
+
+
+def _end_holds(db: sqlite3.Connection, code: str, now: float) -> None:
+    """Give back the code's holds that ended by ``now``: a claim does it first, so no sweeper is needed."""
+    ended, cents = _ended_holds(db, code, now)
+    if ended:
+        db.execute(
+            "UPDATE usages SET status = ? WHERE code = ? AND status = 'held' AND hold_until <= ?", (ENDED, code, now)
+        )
+        db.execute("UPDATE code_totals SET uses = uses - ?, cents = cents - ? WHERE code = ?", (ended, cents, code))
+
+
+def _change(db: sqlite3.Connection, key: bytes, limits: Limits, now: datetime, to: Status | None) -> Changed:
+    """Confirm (``to`` None) or give back one usage, in one write transaction."""
+    moment = now.timestamp()
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        row = db.execute(f"SELECT seq, {COLUMNS} FROM usages WHERE key = ?", (key,)).fetchone()
+        changed = _decide(db, row, limits, moment, to)
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return changed
+
+
+def _decide(
+    db: sqlite3.Connection, row: Sequence[Any] | None, limits: Limits, now: float, to: Status | None
+) -> Changed:
+    if row is None:
+        return Changed(Change.NOT_FOUND)
+    seq, usage, raw_status = row[0], _usage(row[1:]), row[12]
+    if raw_status == "held" and usage.hold_until is not None and usage.hold_until.timestamp() <= now:
+        if limits.shared:
+            _end_holds(db, usage.code, now)
+        else:
+            db.execute("UPDATE usages SET status = ? WHERE seq = ?", (ENDED, seq))
+        raw_status = ENDED
+    if raw_status == ENDED:
+        return Changed(Change.EXPIRED if to is None else Change.NOT_FOUND)
+    if raw_status in (Status.RELEASED, Status.ROLLED_BACK):
+        return Changed(Change.NOT_FOUND)
+    if to is None and raw_status == Status.USED:
+        return Changed(Change.ALREADY, usage)
+    new = Status.USED if to is None else Status.RELEASED if raw_status == Status.HELD else Status.ROLLED_BACK
+    changed_at = datetime.fromtimestamp(now, UTC)
+    db.execute("UPDATE usages SET status = ?, changed_at = ?, copied = 0 WHERE seq = ?", (new.value, now, seq))
+    if new is not Status.USED and limits.shared:
+        cents = to_cents(usage.discount_amount)
+        db.execute("UPDATE code_totals SET uses = uses - 1, cents = cents - ? WHERE code = ?", (cents, usage.code))
+    return Changed(Change.DONE, dataclasses.replace(usage, status=new, changed_at=changed_at))
 
 
 def _bring_up_to_date(db: sqlite3.Connection) -> None:
@@ -351,7 +462,7 @@ def _bring_up_to_date(db: sqlite3.Connection) -> None:
             db.execute("COMMIT")
             return
         if exists and version < SCHEMA_VERSION:
-            for statement in UPGRADE_FROM_1.split(";"):
+            for statement in (UPGRADE_FROM_2 if version == 2 else UPGRADE_FROM_1).split(";"):
                 if statement.strip():
                     db.execute(statement)
         else:

@@ -1,8 +1,11 @@
 """The durable ledger: the ``discount_usage`` table that outlives any loss of the usage store.
 
-The store's stream is copied here in batches, at least once; the insert ignores a (code, user,
-use) that is already there, so a batch copied twice (a crash between commit and acknowledge) lands
-once. Only after the rows are committed are the entries acknowledged in the store.
+The store's stream is copied here in batches, at least once: a claim, then perhaps its
+confirmation, release or rollback, each entry the whole usage with its status. A (code, user,
+use) already there only moves forward (held → used → given back), so a batch copied twice (a
+crash between commit and acknowledge) lands once, and entries copied out of order (a dead
+consumer's taken over later) still end in the last state. Only after the rows are committed
+are the entries acknowledged in the store.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import case, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -23,7 +26,7 @@ from discounts.codes.terms import RuleTerms
 from discounts.db import unit_of_work
 from discounts.usage.models import DiscountUsage
 from discounts.usage.service import limits_of
-from discounts.usage.store import NO_LIMITS, Limits, Usage, UsageStore
+from discounts.usage.store import NO_LIMITS, RANK, Limits, Status, Usage, UsageStore
 
 T = TypeVar("T")
 
@@ -41,22 +44,43 @@ def _row(usage: Usage) -> dict[str, Any]:
         "discount_amount": usage.discount_amount,
         "amount_to_pay": usage.amount_to_pay,
         "used_at": usage.used_at,
+        "status": usage.status.value,
+        "hold_until": usage.hold_until,
+        "status_at": usage.changed_at,
     }
 
 
+def _rank(status: Any) -> Any:
+    """Where a status is in a usage's life, as SQL (``RANK`` in ``usage/store.py``)."""
+    return case((status == Status.HELD.value, 0), (status == Status.USED.value, 1), else_=2)
+
+
 async def insert_usages(session: AsyncSession, usages: Sequence[Usage]) -> None:
-    """Add usages to the ledger, ignoring the ones it holds already (the copy is at-least-once)."""
+    """Add usages to the ledger, or move the ones it holds forward (the copy is at-least-once)."""
     if not usages:
         return
     dialect = session.get_bind().dialect.name
     key = ["code", "user_id", "use"]
     if dialect == "postgresql":
-        statement: Any = postgresql.insert(DiscountUsage).on_conflict_do_nothing(index_elements=key)
+        insert: Any = postgresql.insert(DiscountUsage)
     elif dialect == "sqlite":
-        statement = sqlite.insert(DiscountUsage).on_conflict_do_nothing(index_elements=key)
+        insert = sqlite.insert(DiscountUsage)
     else:
         raise RuntimeError(f"the ledger supports PostgreSQL and SQLite, not {dialect}")
-    unique = {(u.code, u.user, u.use): u for u in usages}
+    statement = insert.on_conflict_do_update(
+        index_elements=key,
+        set_={
+            "status": insert.excluded.status,
+            "hold_until": func.coalesce(insert.excluded.hold_until, DiscountUsage.hold_until),
+            "status_at": insert.excluded.status_at,
+        },
+        where=_rank(insert.excluded.status) > _rank(DiscountUsage.status),
+    )
+    unique: dict[tuple[str, str, int], Usage] = {}
+    for usage in usages:  # the furthest state of each, if a batch holds several
+        known = unique.get((usage.code, usage.user, usage.use))
+        if known is None or RANK[usage.status] > RANK[known.status]:
+            unique[usage.code, usage.user, usage.use] = usage
     # One order for every copier, so that two inserting the same rows wait, never deadlock.
     await session.execute(statement, [_row(unique[key]) for key in sorted(unique)])
 
@@ -98,6 +122,7 @@ def limits_by_code(codes: Sequence[LiveCode]) -> dict[str, Limits]:
 
 
 async def count_ledger(sessions: async_sessionmaker[AsyncSession], codes: Sequence[LiveCode]) -> int:
+    """The ledger's rows of ``codes``, given-back ones too (what a rebuild or a verify reads)."""
     if not codes:
         return 0
     async with sessions() as session:
@@ -107,6 +132,37 @@ async def count_ledger(sessions: async_sessionmaker[AsyncSession], codes: Sequen
             query = select(func.count()).select_from(DiscountUsage).where(DiscountUsage.code.in_(names))
             total += await session.scalar(query) or 0
     return total
+
+
+async def ledger_usage(sessions: async_sessionmaker[AsyncSession], code: str, user: str, use: int) -> Usage | None:
+    """One usage of the ledger (a plain use's body, which Redis does not keep)."""
+    query = select(*USAGE_COLUMNS).where(
+        DiscountUsage.code == code, DiscountUsage.user_id == user, DiscountUsage.use == use
+    )
+    async with sessions() as session:
+        row = (await session.execute(query)).first()
+    return None if row is None else usage_from_row(row)
+
+
+def usage_from_row(row: Sequence[Any]) -> Usage:
+    code, user, brand, discount, amount, discount_amount, to_pay, used_at, amount_off, currency, use, *state = row
+    status, hold_until, status_at = state
+    return Usage(
+        code,
+        user,
+        brand,
+        discount,
+        amount,
+        discount_amount,
+        to_pay,
+        used_at,
+        amount_off,
+        currency,
+        use,
+        status=Status(status),
+        hold_until=hold_until,
+        changed_at=status_at,
+    )
 
 
 #: The ledger's columns in the order of :class:`Usage`'s fields (plain rows: no ORM objects for 10M usages).
@@ -122,6 +178,9 @@ USAGE_COLUMNS = (
     DiscountUsage.amount_off,
     DiscountUsage.currency,
     DiscountUsage.use,
+    DiscountUsage.status,
+    DiscountUsage.hold_until,
+    DiscountUsage.status_at,
 )
 
 
@@ -145,7 +204,7 @@ async def ledger_batches(
             )
             async with sessions() as session:
                 rows = (await session.execute(query)).all()
-            batch += [Usage(*row) for row in rows]
+            batch += [usage_from_row(row) for row in rows]
             if len(batch) >= batch_size:
                 yield batch
                 batch = []
@@ -200,7 +259,7 @@ async def rebuild_store(
     limits = limits_by_code(codes)
     restored = present = 0
     async for usages in prefetched(ledger_batches(sessions, codes, batch_size)):
-        added = await store.restore(usages, expires_at=expiry, limits=limits)
+        added = await store.restore(usages, expires_at=expiry, limits=limits, now=now)
         restored, present = restored + added, present + len(usages) - added
         progress(len(usages))
     return RebuildReport(codes=len(codes), restored=restored, present=present)
@@ -248,18 +307,19 @@ async def verify_store(
     report = VerifyReport(codes=len(codes))
     in_ledger: Counter[str] = Counter()
     limits = limits_by_code(codes)
-    async for usages in prefetched(ledger_batches(sessions, codes, batch_size)):
+    async for every in prefetched(ledger_batches(sessions, codes, batch_size)):
+        usages = [usage for usage in every if usage.is_active(now)]
         pairs = [(u.code, u.user) for u in usages]
-        found = await store.used_at_many(pairs, limits)
+        found = await store.used_at_many(pairs, limits, now=now)
         missing = [pair for pair, used_at in zip(pairs, found, strict=True) if used_at is None]
         report.missing_in_store += len(missing)
         report.missing_sample += missing[: sample - len(report.missing_sample)]
         in_ledger.update(code for code, _ in pairs)
-        progress(len(usages))
+        progress(len(every))
     report.checked = in_ledger.total()
     for start in range(0, len(codes), 32):  # a few codes at a time: each count visits every shard
         part = codes[start : start + 32]
-        in_store = await asyncio.gather(*(store.count(live.code) for live in part))
+        in_store = await asyncio.gather(*(store.count(live.code, now) for live in part))
         for live, stored in zip(part, in_store, strict=True):
             if stored != in_ledger[live.code]:
                 report.count_mismatches.append(CountMismatch(live.code, in_ledger[live.code], stored))

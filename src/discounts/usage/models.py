@@ -9,6 +9,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from discounts.db import Base, UTCDateTime
 from discounts.directory.models import ID_LENGTH
 
+#: A release or a rollback no brand digest has reported yet.
+UNREPORTED_CHANGE = "change_digest_id IS NULL AND status IN ('released', 'rolled_back')"
+
 
 class DiscountUsage(Base):
     """The durable ledger of usages, copied in batches from the usage store's stream.
@@ -27,6 +30,12 @@ class DiscountUsage(Base):
             postgresql_where=text("digest_id IS NULL"),
             sqlite_where=text("digest_id IS NULL"),
         ),
+        Index(
+            "ix_discount_usage_unreported_changes",
+            "brand",
+            postgresql_where=text(UNREPORTED_CHANGE),
+            sqlite_where=text(UNREPORTED_CHANGE),
+        ),
     )
 
     code: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -44,3 +53,10 @@ class DiscountUsage(Base):
     used_at: Mapped[datetime] = mapped_column(UTCDateTime())
     #: The brand digest that lists this usage; NULL until one claims it (the outbox).
     digest_id: Mapped[int | None] = mapped_column(ForeignKey("brand_digests.id"))
+    #: held, used, released or rolled_back (a hold past ``hold_until`` that is still "held" has expired).
+    status: Mapped[str] = mapped_column(String(16), default="used", server_default="used")
+    hold_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: When it was confirmed, released or rolled back.
+    status_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The brand digest that reports its release or rollback (the outbox of give-backs).
+    change_digest_id: Mapped[int | None] = mapped_column(ForeignKey("brand_digests.id"))

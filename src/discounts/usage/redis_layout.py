@@ -9,6 +9,7 @@ memory arithmetic and the collision probability of the truncated field.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from decimal import Decimal
 
 import orjson
 
-from discounts.usage.store import StreamEntry, Usage, usage_key
+from discounts.usage.store import Status, StreamEntry, Usage, usage_key
 
 #: Bytes of the (code, user) hash kept as the field; 48 bits make a false "used" negligible.
 FIELD_BYTES = 6
@@ -31,6 +32,9 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 STREAM_FIELD = "usage"
 #: The entry's second field, only for a user's second use and later: the use number.
 USE_FIELD = "n"
+#: Only for holds and changes: the status (held, used, released, rolled_back), the hold's end
+#: (unix seconds) and the moment of the change (µs since the epoch).
+STATUS_FIELD, HOLD_FIELD, CHANGED_FIELD = "s", "h", "at"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +55,11 @@ class Slot:
     def totals(self) -> str:
         """The code's shared count and budget spent (a code with shared limits lives in one shard)."""
         return f"{self.prefix}:T"
+
+    @property
+    def holds(self) -> str:
+        """The live holds of a code with shared limits, by end time: a claim gives the ended ones back first."""
+        return f"{self.prefix}:H"
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,25 +122,36 @@ def stream_payload(usage: Usage) -> bytes:
 
 
 def stream_entry(shard: int, entry_id: str, fields: Mapping[str, str]) -> StreamEntry:
-    code, user, brand, discount, amount, discount_amount, amount_to_pay, used_at, *fixed = orjson.loads(
-        fields[STREAM_FIELD]
+    changed = fields.get(CHANGED_FIELD)
+    usage = usage_of(
+        fields[STREAM_FIELD],
+        use=int(fields.get(USE_FIELD, 1)),
+        status=Status(fields.get(STATUS_FIELD, Status.USED)),
+        hold_until=int(fields[HOLD_FIELD]) if HOLD_FIELD in fields else None,
     )
+    if changed is not None:
+        usage = dataclasses.replace(usage, changed_at=EPOCH + timedelta(microseconds=int(changed)))
+    return StreamEntry(id=f"{shard}/{entry_id}", usage=usage)
+
+
+def usage_of(payload: str | bytes, *, use: int, status: Status = Status.USED, hold_until: int | None = None) -> Usage:
+    """The usage a stream payload (or a hold's copy of it) describes."""
+    code, user, brand, discount, amount, discount_amount, amount_to_pay, used_at, *fixed = orjson.loads(payload)
     amount_off, currency = fixed if fixed else (None, None)
-    return StreamEntry(
-        id=f"{shard}/{entry_id}",
-        usage=Usage(
-            code=code,
-            user=user,
-            brand=brand,
-            discount=None if discount is None else int(discount),
-            amount=Decimal(amount),
-            discount_amount=Decimal(discount_amount),
-            amount_to_pay=Decimal(amount_to_pay),
-            used_at=EPOCH + timedelta(microseconds=used_at),
-            amount_off=None if amount_off is None else Decimal(amount_off),
-            currency=currency,
-            use=int(fields.get(USE_FIELD, 1)),
-        ),
+    return Usage(
+        code=code,
+        user=user,
+        brand=brand,
+        discount=None if discount is None else int(discount),
+        amount=Decimal(amount),
+        discount_amount=Decimal(discount_amount),
+        amount_to_pay=Decimal(amount_to_pay),
+        used_at=EPOCH + timedelta(microseconds=used_at),
+        amount_off=None if amount_off is None else Decimal(amount_off),
+        currency=currency,
+        use=use,
+        status=status,
+        hold_until=None if hold_until is None else datetime.fromtimestamp(hold_until, UTC),
     )
 
 

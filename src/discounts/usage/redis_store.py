@@ -10,13 +10,14 @@ the keys is in ``redis_layout.py``; the reasoning is in ``docs/usage-store.md``.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import socket
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any, TypeVar
 
@@ -27,6 +28,7 @@ from redis.exceptions import NoScriptError, ResponseError
 from discounts.money import to_cents
 from discounts.settings import Settings, get_settings
 from discounts.usage.redis_layout import (
+    EPOCH,
     LEDGER_GROUP,
     STREAM_FIELD,
     Layout,
@@ -35,9 +37,20 @@ from discounts.usage.redis_layout import (
     stream_entry,
     stream_payload,
     unix_seconds,
+    usage_of,
 )
 from discounts.usage.redis_pipelining import AutoPipeline
-from discounts.usage.store import NO_LIMITS, Limits, Outcome, StreamEntry, Usage
+from discounts.usage.store import (
+    NO_LIMITS,
+    Change,
+    Changed,
+    Limits,
+    Outcome,
+    Recorded,
+    Status,
+    StreamEntry,
+    Usage,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +67,10 @@ def _script(name: str) -> str:
     return (folder / "layout.lua").read_text() + "\n" + (folder / f"{name}.lua").read_text()
 
 
-SCRIPTS = {name: _script(name) for name in ("record", "restore", "lookup", "count", "acknowledge", "prune")}
+SCRIPTS = {
+    name: _script(name)
+    for name in ("record", "confirm", "give_back", "restore", "lookup", "count", "acknowledge", "prune")
+}
 
 
 class RedisUsageStore:
@@ -137,30 +153,68 @@ class RedisUsageStore:
 
     async def record(
         self, usage: Usage, *, expires_at: datetime, limits: Limits = NO_LIMITS, dry_run: bool = False
-    ) -> Outcome:
+    ) -> Recorded:
         await self._prepare()
         slot = self.layout.locate(usage.code, usage.user, shared=limits.shared)
         args: list[bytes | str | int] = [slot.field, slot.bits, unix_seconds(usage.used_at), unix_seconds(expires_at)]
         args += [self._capacity, STREAM_FIELD, stream_payload(usage)]
         keys = [slot.head, self.layout.stream(slot.shard)]
-        if limits is not NO_LIMITS or dry_run:
+        held = usage.status is Status.HELD
+        if limits is not NO_LIMITS or dry_run or held:
             budget = -1 if limits.budget_cents is None else limits.budget_cents
             args += [limits.per_user, limits.max_uses or 0, budget, limits.discount_cents, "dry" if dry_run else ""]
+            args.append(unix_seconds(usage.hold_until) if held and usage.hold_until else 0)
             if limits.shared:
-                keys.append(slot.totals)
+                keys += [slot.totals, slot.holds]
         use = int(await self._pipeline.call(self._scripts["record"], keys, args))
-        return Outcome.CLAIMED if use > 0 else Outcome.USED if use == 0 else Outcome.EXHAUSTED
+        if use > 0:
+            return Recorded(Outcome.CLAIMED, use)
+        return Recorded(Outcome.USED if use == 0 else Outcome.EXHAUSTED)
 
-    async def used_at(self, code: str, user: str, limits: Limits = NO_LIMITS) -> datetime | None:
+    def _change_call(
+        self, code: str, user: str, use: int, limits: Limits, now: datetime
+    ) -> tuple[list[str], list[Any]]:
+        slot = self.layout.locate(code, user, shared=limits.shared)
+        keys = [slot.head, self.layout.stream(slot.shard)]
+        if limits.shared:
+            keys += [slot.totals, slot.holds]
+        micros = (now - EPOCH) // timedelta(microseconds=1)
+        return keys, [slot.field, slot.bits, use, unix_seconds(now), micros, STREAM_FIELD]
+
+    async def confirm(self, code: str, user: str, use: int, *, limits: Limits, now: datetime) -> Changed:
+        await self._prepare()
+        keys, args = self._change_call(code, user, use, limits, now)
+        answer, *rest = await self._pipeline.call(self._scripts["confirm"], keys, args)
+        if answer in ("done", "already") and rest:
+            payload, ends = rest
+            usage = usage_of(payload, use=use, status=Status.USED, hold_until=int(ends))
+            return Changed(Change.DONE if answer == "done" else Change.ALREADY, usage)
+        return Changed(Change(answer))
+
+    async def give_back(
+        self, code: str, user: str, use: int, *, limits: Limits, now: datetime, usage: Usage | None = None
+    ) -> Changed:
+        await self._prepare()
+        keys, args = self._change_call(code, user, use, limits, now)
+        if usage is not None:
+            args += [stream_payload(usage), to_cents(usage.discount_amount)]
+        answer, *rest = await self._pipeline.call(self._scripts["give_back"], keys, args)
+        if answer != "done":
+            return Changed(Change(answer))
+        payload, ends, status = rest
+        given = usage_of(payload, use=use, status=Status(status), hold_until=int(ends) if ends else None)
+        return Changed(Change.DONE, dataclasses.replace(given, changed_at=now))
+
+    async def used_at(self, code: str, user: str, limits: Limits = NO_LIMITS, *, now: datetime) -> datetime | None:
         """One lookup, sent with whatever else this process is sending (a user fetching a code at checkout)."""
         await self._prepare()
         slot = self.layout.locate(code, user, shared=limits.shared)
-        keys, args = [self.layout.stream(slot.shard)], [slot.prefix, slot.field, slot.bits]
+        keys, args = [self.layout.stream(slot.shard)], [unix_seconds(now), slot.prefix, slot.field, slot.bits]
         (seconds,) = await self._pipeline.call(self._scripts["lookup"], keys, args)
         return None if seconds is None else datetime.fromtimestamp(int(seconds), UTC)
 
     async def used_at_many(
-        self, pairs: Sequence[tuple[str, str]], limits: Mapping[str, Limits] | None = None
+        self, pairs: Sequence[tuple[str, str]], limits: Mapping[str, Limits] | None = None, *, now: datetime
     ) -> list[datetime | None]:
         await self._prepare()
         limits = limits or {}
@@ -168,7 +222,8 @@ class RedisUsageStore:
         calls = []
         for shard, positions in _by_shard(slots).items():
             for part in _chunks(positions, SCRIPT_BATCH):
-                args = [value for i in part for value in (slots[i].prefix, slots[i].field, slots[i].bits)]
+                args: list[Any] = [unix_seconds(now)]
+                args += [value for i in part for value in (slots[i].prefix, slots[i].field, slots[i].bits)]
                 calls.append((part, ("lookup", self.layout.stream(shard), args)))
         results: list[datetime | None] = [None] * len(pairs)
         replies = await self._run([call for _, call in calls])
@@ -183,6 +238,7 @@ class RedisUsageStore:
         *,
         expires_at: Mapping[str, datetime],
         limits: Mapping[str, Limits] | None = None,
+        now: datetime,
     ) -> int:
         await self._prepare()
         limits = limits or {}
@@ -190,21 +246,24 @@ class RedisUsageStore:
         calls = []
         for shard, positions in _by_shard(slots).items():
             for part in _chunks(positions, SCRIPT_BATCH):
-                args: list[Any] = [self._capacity]
+                args: list[Any] = [self._capacity, unix_seconds(now)]
                 for i in part:
                     slot, usage = slots[i], usages[i]
+                    shared = _shared(limits, usage.code)
                     args += [slot.prefix, slot.field, slot.bits, unix_seconds(usage.used_at)]
                     args += [unix_seconds(expires_at[usage.code]), usage.use]
-                    args += [slot.totals if _shared(limits, usage.code) else "", to_cents(usage.discount_amount)]
+                    args += [slot.totals if shared else "", to_cents(usage.discount_amount), usage.status.value]
+                    args.append(0 if usage.hold_until is None else unix_seconds(usage.hold_until))
+                    args += [stream_payload(usage) if usage.hold_until else "", slot.holds if shared else ""]
                 calls.append(("restore", self.layout.stream(shard), args))
         return sum(int(n) for n in await self._run(calls))
 
-    async def count(self, code: str) -> int:
+    async def count(self, code: str, now: datetime) -> int:
         await self._prepare()
         calls = []
         for shard in range(self.layout.shards):
             prefix = self.layout.code_prefix(shard, code)
-            calls.append(("count", f"{prefix}:0:0", [prefix]))
+            calls.append(("count", f"{prefix}:0:0", [prefix, unix_seconds(now)]))
         return sum(int(n) for n in await self._run(calls))
 
     async def pending(self, limit: int) -> list[StreamEntry]:

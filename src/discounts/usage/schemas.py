@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -25,6 +25,10 @@ class RedemptionIn(BaseModel):
     amount: Money | None = None
     items: Annotated[list[CartItem], Field(min_length=1, max_length=1000)] | None = None
     currency: Currency | None = Field(default=None, description="The order's currency; required by a rule that has one")
+    hold: Annotated[bool, Field(strict=True)] = Field(
+        default=False,
+        description="Hold the code during checkout (status `held` until `hold_expires_at`), to confirm or release",
+    )
 
     @model_validator(mode="after")
     def _amount_or_items(self) -> RedemptionIn:
@@ -49,4 +53,7 @@ class QuoteOut(BaseModel):
 
 
 class RedemptionOut(QuoteOut):
+    id: str = Field(description="The usage's id: confirm it, or release or roll it back, with it")
+    status: Literal["held", "used"]
     used_at: TimeOut
+    hold_expires_at: TimeOut | None = Field(default=None, description="Only for a hold: when it gives itself back")

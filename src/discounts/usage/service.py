@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import dataclasses
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
+
+import orjson
 
 from discounts.auth import Principal, Role
 from discounts.clock import Clock
@@ -16,14 +22,21 @@ from discounts.errors import (
     CodeExhausted,
     CodeExpired,
     CodeNotActive,
+    CodeNotFound,
     CurrencyMismatch,
+    HoldExpired,
     MinAmountNotMet,
+    NotCopiedYet,
     NotInGroup,
+    UsageNotFound,
     UserMismatch,
 )
 from discounts.money import Line, format_money, price_amount, price_cart, to_cents
 from discounts.usage.schemas import RedemptionIn
-from discounts.usage.store import NO_LIMITS, Limits, Outcome, Usage, UsageStore
+from discounts.usage.store import NO_LIMITS, Change, Limits, Outcome, Status, Usage, UsageStore
+
+#: Finds a usage in the durable ledger: ``(code, user, use)`` → the usage, or None.
+LedgerLookup = Callable[[str, str, int], Awaitable[Usage | None]]
 
 
 class HasValidity(Protocol):
@@ -49,6 +62,25 @@ def limits_of(rule: RuleTerms, discount: Decimal = Decimal(0)) -> Limits:
     return Limits(rule.max_uses_per_user, rule.max_uses, budget, to_cents(discount))
 
 
+#: A usage id: the base64url (unpadded) JSON ``[code, user, use]`` — opaque to clients, found without a lookup table.
+USAGE_ID_PATTERN = r"^[A-Za-z0-9_-]{8,256}$"
+
+
+def usage_id(usage: Usage) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([usage.code, usage.user, usage.use])).rstrip(b"=").decode()
+
+
+def parse_usage_id(value: str) -> tuple[str, str, int]:
+    """``(code, user, use)``; anything else is an unknown usage (404), never a 422 that tells ids apart."""
+    try:
+        code, user, use = orjson.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+    except (ValueError, TypeError, binascii.Error):
+        raise UsageNotFound(f"no usage {value!r}") from None
+    if not (isinstance(code, str) and isinstance(user, str) and isinstance(use, int) and use >= 1):
+        raise UsageNotFound(f"no usage {value!r}")
+    return code, user, use
+
+
 class Redeemer:
     """The redemption path, built once per process: the store, the code cache, the groups, the clock.
 
@@ -57,8 +89,19 @@ class Redeemer:
     before", "all taken" and "over budget" in one step — so a flash sale costs the database nothing.
     """
 
-    def __init__(self, store: UsageStore, codes: CodeCache, groups: UserGroups, clock: Clock, grace: timedelta) -> None:
+    def __init__(
+        self,
+        store: UsageStore,
+        codes: CodeCache,
+        groups: UserGroups,
+        clock: Clock,
+        grace: timedelta,
+        *,
+        hold: timedelta = timedelta(minutes=15),
+        ledger: LedgerLookup | None = None,
+    ) -> None:
         self.store, self.codes, self.groups, self.clock, self.grace = store, codes, groups, clock, grace
+        self.hold, self.ledger = hold, ledger
 
     async def redeem(self, principal: Principal, request: RedemptionIn) -> Usage:
         """Use a code, in the contract's order of refusals; the store's claim is the only arbiter of limits.
@@ -98,6 +141,7 @@ class Redeemer:
         if rule.min_amount is not None and priced.eligible < rule.min_amount:
             minimum = format_money(rule.min_amount)
             raise MinAmountNotMet(f"code {code.id} needs an eligible amount of {minimum}, not {priced.eligible}")
+        held = request.hold and not dry_run
         usage = Usage(
             code=code.id,
             user=request.user,
@@ -109,14 +153,59 @@ class Redeemer:
             used_at=now,
             amount_off=rule.amount_off,
             currency=rule.currency or request.currency,
+            status=Status.HELD if held else Status.USED,
+            # Whole seconds: every store keeps a hold's end to the second.
+            hold_until=(now + self.hold).replace(microsecond=0) if held else None,
         )
         limits = limits_of(rule, priced.discount_amount)
-        outcome = await self.store.record(
+        recorded = await self.store.record(
             usage, expires_at=usage_expiry(code, self.grace), limits=limits, dry_run=dry_run
         )
+        outcome = recorded.outcome
         if outcome is Outcome.USED:
             times = "once" if rule.max_uses_per_user == 1 else f"{rule.max_uses_per_user} times"
             raise CodeAlreadyUsed(f"user {request.user!r} has used code {code.id} {times} already")
         if outcome is Outcome.EXHAUSTED:
             raise CodeExhausted(f"code {code.id} has no uses or budget left for this order")
-        return usage
+        return dataclasses.replace(usage, use=recorded.use)
+
+    async def confirm(self, principal: Principal, usage_ref: str) -> Usage:
+        """Turn the user's checkout hold into a use; confirming a used usage again answers the same."""
+        code, user, use, limits = await self._usage_of(principal, usage_ref)
+        changed = await self.store.confirm(code, user, use, limits=limits, now=self.clock())
+        if changed.change is Change.EXPIRED:
+            raise HoldExpired(f"the hold of usage {usage_ref} ended before it was confirmed")
+        if changed.change is Change.NOT_FOUND:
+            raise UsageNotFound(f"no usage {usage_ref}")
+        return changed.usage or await self._from_ledger(code, user, use)
+
+    async def give_back(self, principal: Principal, usage_ref: str) -> Usage:
+        """Release a hold or roll back a use (a cancelled order, a failed payment): all it took comes back."""
+        code, user, use, limits = await self._usage_of(principal, usage_ref)
+        now = self.clock()
+        changed = await self.store.give_back(code, user, use, limits=limits, now=now)
+        if changed.change is Change.NEEDS_USAGE:
+            known = await self._from_ledger(code, user, use)
+            changed = await self.store.give_back(code, user, use, limits=limits, now=now, usage=known)
+        if changed.change is not Change.DONE or changed.usage is None:
+            raise UsageNotFound(f"no usage {usage_ref}")
+        return changed.usage
+
+    async def _usage_of(self, principal: Principal, usage_ref: str) -> tuple[str, str, int, Limits]:
+        """The usage an id names, if the caller may act on it: its user, or the marketplace's service."""
+        principal.require(Role.user, Role.service)
+        code_id, user, use = parse_usage_id(usage_ref)
+        if principal.role is Role.user and principal.sub != user:
+            raise UsageNotFound(f"no usage {usage_ref}")  # someone else's: not even its existence is told
+        try:
+            code = await self.codes.get(code_id)
+        except CodeNotFound:
+            raise UsageNotFound(f"no usage {usage_ref}") from None
+        return code.id, user, use, limits_of(code.rule)
+
+    async def _from_ledger(self, code: str, user: str, use: int) -> Usage:
+        """A plain use's body: Redis keeps none (16 bytes a usage), the ledger has every one once copied."""
+        found = None if self.ledger is None else await self.ledger(code, user, use)
+        if found is None:
+            raise NotCopiedYet("the usage is not in the ledger yet; retry in a moment")
+        return found

@@ -21,9 +21,36 @@ if TYPE_CHECKING:
     from discounts.settings import Settings
 
 
+class Status(enum.StrEnum):
+    """Where a usage is in the checkout; a hold whose ``hold_until`` has passed is expired (computed, never stored).
+
+    The order of the members is the order a usage moves in: a ledger that hears of two
+    changes in the wrong order keeps the later one (``RANK``).
+    """
+
+    HELD = "held"
+    USED = "used"
+    #: A hold given back before it was confirmed (the checkout was abandoned).
+    RELEASED = "released"
+    #: A use given back (the order was cancelled, the payment failed).
+    ROLLED_BACK = "rolled_back"
+
+    @property
+    def active(self) -> bool:
+        """Counts against the limits (a held usage only until its hold ends)."""
+        return self in (Status.HELD, Status.USED)
+
+
+RANK = {Status.HELD: 0, Status.USED: 1, Status.RELEASED: 2, Status.ROLLED_BACK: 2}
+
+
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """One use of a code; ``use`` counts the user's uses of it (1 unless the rule allows more)."""
+    """One use of a code; ``use`` numbers the user's claims of it (1, 2, … even after give-backs).
+
+    ``(code, user, use)`` is the usage's identity (its id in the API); ``changed_at`` is when
+    it was confirmed, released or rolled back.
+    """
 
     code: str
     user: str
@@ -37,6 +64,14 @@ class Usage:
     amount_off: Decimal | None = None
     currency: str | None = None
     use: int = 1
+    status: Status = Status.USED
+    hold_until: datetime | None = None
+    changed_at: datetime | None = None
+
+    def is_active(self, now: datetime) -> bool:
+        if self.status is Status.HELD:
+            return self.hold_until is not None and self.hold_until > now
+        return self.status is Status.USED
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +111,39 @@ class Outcome(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class Recorded:
+    """A claim's outcome and, when claimed, its ``use`` number (the usage's identity with code and user)."""
+
+    outcome: Outcome
+    use: int = 0
+
+    def __bool__(self) -> bool:
+        return self.outcome is Outcome.CLAIMED
+
+
+class Change(enum.Enum):
+    """The answer to a confirm or a give-back."""
+
+    DONE = "done"
+    #: Confirming a usage that is used already (confirmed before, or never held).
+    ALREADY = "already"
+    #: The hold ended before it was confirmed: it gave everything back by itself.
+    EXPIRED = "expired"
+    #: No such usage, or it was given back already.
+    NOT_FOUND = "not_found"
+    #: A give-back of a use the store holds no body of (Redis keeps none for a plain use):
+    #: call again with the usage, from the ledger.
+    NEEDS_USAGE = "needs_usage"
+
+
+@dataclass(frozen=True, slots=True)
+class Changed:
+    change: Change
+    #: The usage as it is now, when the store keeps its body.
+    usage: Usage | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class StreamEntry:
     """A usage not yet copied to the ledger; ``id`` is what :meth:`UsageStore.acknowledge` takes."""
 
@@ -93,18 +161,34 @@ class UsageStore(Protocol):
 
     async def record(
         self, usage: Usage, *, expires_at: datetime, limits: Limits = NO_LIMITS, dry_run: bool = False
-    ) -> Outcome:
+    ) -> Recorded:
         """Claim one more use of (code, user) within ``limits`` and append it to the stream, atomically.
 
-        The appended usage carries its ``use`` number (the user's count after this claim).
-        ``dry_run`` answers what the claim would answer now and changes nothing (a quote).
+        A ``usage`` with status ``HELD`` is a hold until its ``hold_until``: it counts against
+        every limit until then, and gives everything back by itself when that passes — the
+        next claim that meets it does the arithmetic, so no sweeper is needed. Holds and uses
+        given back do not count. The appended usage carries its ``use`` number (one more than
+        the user's claims of the code so far). ``dry_run`` answers what the claim would answer
+        now and changes nothing (a quote).
         """
 
-    async def used_at(self, code: str, user: str, limits: Limits = NO_LIMITS) -> datetime | None:
-        """When ``user`` first used ``code``, or None."""
+    async def confirm(self, code: str, user: str, use: int, *, limits: Limits, now: datetime) -> Changed:
+        """Turn a live hold into a use, and append the change to the stream, atomically."""
+
+    async def give_back(
+        self, code: str, user: str, use: int, *, limits: Limits, now: datetime, usage: Usage | None = None
+    ) -> Changed:
+        """Release a live hold or roll back a use: its count, its share of ``max_uses`` and budget come back.
+
+        The change is appended to the stream in the same step. ``usage`` (the ledger's copy)
+        is needed only when the store answered ``NEEDS_USAGE``.
+        """
+
+    async def used_at(self, code: str, user: str, limits: Limits = NO_LIMITS, *, now: datetime) -> datetime | None:
+        """When ``user`` first used ``code``, or None; only held (live) and used usages count."""
 
     async def used_at_many(
-        self, pairs: Sequence[tuple[str, str]], limits: Mapping[str, Limits] | None = None
+        self, pairs: Sequence[tuple[str, str]], limits: Mapping[str, Limits] | None = None, *, now: datetime
     ) -> list[datetime | None]:
         """:meth:`used_at` for many (code, user) pairs in few round trips (verifying the ledger)."""
 
@@ -120,15 +204,17 @@ class UsageStore(Protocol):
         *,
         expires_at: Mapping[str, datetime],
         limits: Mapping[str, Limits] | None = None,
+        now: datetime,
     ) -> int:
         """Put usages back (after a loss) without appending them to the stream; returns how many were new.
 
-        A user's uses arrive in order (``use`` 1, 2, …); each one put back also counts again
-        in its code's shared total and budget, which were lost with it.
+        A user's usages arrive in order (``use`` 1, 2, …), given-back ones too (so their ids
+        stay given back); each live one put back also counts again in its code's shared total
+        and budget, which were lost with it.
         """
 
-    async def count(self, code: str) -> int:
-        """How many uses ``code`` has, all users together (for verification against the ledger)."""
+    async def count(self, code: str, now: datetime) -> int:
+        """How many live uses and holds ``code`` has, all users together (to verify against the ledger)."""
 
     async def purge_expired(self, now: datetime) -> int:
         """Drop usages of codes past their expiry (backends with native TTLs do this themselves)."""

@@ -97,3 +97,94 @@ local function add_to_totals(totals, cents, expires)
     redis.call('EXPIREAT', totals, expires)
   end
 end
+
+-- Holds and give-backs. A user with only plain uses has nothing but the bucket field, whose
+-- count is the number of claims ever made (the use numbers 1..n). Once one of them is a hold or
+-- is given back, the user also gets an "extra" hash, prefix:x:<field>, with:
+--   a            the live count: claims that still count (held or used)
+--   h<use>       a live hold: "<until seconds>:<cents>:<usage payload>"
+--   u<use>       a confirmed hold, kept so that confirming again answers the same body
+--   e<use>       a hold that ended unconfirmed;  g<use>  a use or hold given back
+-- A code with shared limits also has prefix:H, a sorted set of its holds by end time
+-- ("<field>:<use>"), so that a claim can give back every ended hold of every user first.
+
+local function extra_key(prefix, field)
+  return prefix .. ':x:' .. field
+end
+
+local function parse_hold(value)
+  local ends, cents, payload = string.match(value, '^(%d+):(%-?%d+):(.*)$')
+  return tonumber(ends), tonumber(cents), payload
+end
+
+-- Make sure the extra hash exists; a new one starts with every earlier claim live.
+local function ensure_extra(x, claims, expires)
+  if redis.call('EXISTS', x) == 0 then
+    redis.call('HSET', x, 'a', claims)
+    redis.call('EXPIREAT', x, expires)
+  end
+end
+
+-- Give back one live claim of a user: its count, and its share of the code's totals.
+local function give(x, use, cents, totals, holds, field, mark)
+  redis.call('HSET', x, mark .. use, '1')
+  redis.call('HINCRBY', x, 'a', -1)
+  if totals then
+    redis.call('HINCRBY', totals, 'n', -1)
+    redis.call('HINCRBY', totals, 'c', 0 - cents) -- not -cents: Lua writes -0, which Redis refuses
+  end
+  if holds then
+    redis.call('ZREM', holds, field .. ':' .. use)
+  end
+end
+
+local function end_hold(x, use, cents, totals, holds, field)
+  redis.call('HDEL', x, 'h' .. use)
+  give(x, use, cents, totals, holds, field, 'e')
+end
+
+-- Give back this user's holds that ended by ``now``.
+local function collect_user(x, now, totals, holds, field)
+  local entries = redis.call('HGETALL', x)
+  for i = 1, #entries, 2 do
+    if string.byte(entries[i], 1) == 104 then -- 'h'
+      local ends, cents = parse_hold(entries[i + 1])
+      if ends <= now then
+        end_hold(x, string.sub(entries[i], 2), cents, totals, holds, field)
+      end
+    end
+  end
+end
+
+-- The live count without changing anything: holds that ended by ``now`` do not count.
+local function live_count(x, now)
+  local live = tonumber(redis.call('HGET', x, 'a'))
+  local entries = redis.call('HGETALL', x)
+  for i = 1, #entries, 2 do
+    if string.byte(entries[i], 1) == 104 and parse_hold(entries[i + 1]) <= now then
+      live = live - 1
+    end
+  end
+  return live
+end
+
+-- Every hold of a code with shared limits that ended by ``now``: given back (or, dry, only counted).
+-- Returns how many uses and cents they held.
+local function collect_code(prefix, holds, totals, now, dry)
+  local freed, cents_freed = 0, 0
+  for _, member in ipairs(redis.call('ZRANGEBYSCORE', holds, '-inf', now)) do
+    local field, use = string.match(member, '^(.*):(%d+)$')
+    local x = extra_key(prefix, field)
+    local held = redis.call('HGET', x, 'h' .. use)
+    if held then
+      local _, cents = parse_hold(held)
+      freed, cents_freed = freed + 1, cents_freed + cents
+      if not dry then
+        end_hold(x, use, cents, totals, holds, field)
+      end
+    elseif not dry then
+      redis.call('ZREM', holds, member)
+    end
+  end
+  return freed, cents_freed
+end
