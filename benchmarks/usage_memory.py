@@ -23,6 +23,7 @@ from redis import Redis
 
 from benchmarks.usage_common import (
     EXPIRES,
+    NOW,
     machine,
     private_redis,
     stop_cleanly_on_sigterm,
@@ -51,7 +52,7 @@ async def load_by_restore(store: RedisUsageStore, total: int, batch: int) -> flo
     started = time.perf_counter()
     while part := list(islice(usages, batch)):
         expiry = {u.code: EXPIRES for u in part}
-        if await store.restore(part, expires_at=expiry) != len(part):
+        if await store.restore(part, expires_at=expiry, now=NOW) != len(part):
             raise AssertionError("a restored usage was there already")
     return time.perf_counter() - started
 
@@ -86,7 +87,7 @@ async def run(args: argparse.Namespace) -> None:
     with private_redis(*listpack) as server:
         settings = store_settings(usage_shards=args.shards, usage_bucket_capacity=args.capacity)
         store = open_redis_store(server.url, settings)
-        await store.count("WARM-UP")  # layout marker, consumer groups, scripts
+        await store.count("WARM-UP", NOW)  # layout marker, consumer groups, scripts
         before = used_memory(server.port)
         label = f"{args.usages:,} usages, S={args.shards}, capacity={args.capacity}"
         if args.via == "record":

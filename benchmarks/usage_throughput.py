@@ -90,7 +90,7 @@ async def redis_py_set_nx(url: str, requests: int, concurrency: int) -> float:
 async def store_records(url: str, usages: int, concurrency: int, part: int = 0, parts: int = 1) -> float:
     """``UsageStore.record`` for every ``parts``-th usage of the workload, starting at ``part``."""
     store = open_redis_store(url, store_settings())
-    await store.count("WARM-UP")
+    await store.count("WARM-UP", NOW)
     todo = islice(workload(usages), part, None, parts)
 
     async def worker() -> None:

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     usage_namespace: str = Field(default="du", pattern=r"^[A-Za-z0-9._-]{1,32}$")
     #: Redis: commands in flight per process (a cluster client refuses more connections than it pools).
     usage_max_connections: int = Field(default=64, ge=1, le=10_000)
+    #: Redis: a write (claim, confirm, give-back) is acknowledged only once this many replicas have it
+    #: (``WAIT``), so a failover to a replica loses no acknowledged usage. 0: the primary alone.
+    usage_min_replicas: int = Field(default=0, ge=0, le=16)
+    #: Redis: how long a write waits for those replicas before it is refused with a 503.
+    usage_replica_timeout_ms: int = Field(default=500, ge=1, le=60_000)
     broker_url: str | None = None
     smtp_url: str | None = None
     mail_from: str = "Discounts <no-reply@discounts.localhost>"

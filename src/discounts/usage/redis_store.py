@@ -86,6 +86,8 @@ class RedisUsageStore:
         namespace: str,
         max_in_flight: int,
         consumer: str | None = None,
+        min_replicas: int = 0,
+        replica_timeout_ms: int = 500,
     ) -> None:
         self._redis = client
         self._in_flight = asyncio.Semaphore(max_in_flight)
@@ -94,7 +96,9 @@ class RedisUsageStore:
         self._claim_idle_ms = int(claim_idle_seconds * 1000)
         self.consumer = consumer or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._scripts = {name: client.register_script(body) for name, body in SCRIPTS.items()}
-        self._pipeline = AutoPipeline(client, self._in_flight)
+        self._pipeline = AutoPipeline(
+            client, self._in_flight, min_replicas=min_replicas, replica_timeout_ms=replica_timeout_ms
+        )
         self._ready = False
         self._ready_lock = asyncio.Lock()
         self._next_shard = 0
@@ -166,7 +170,7 @@ class RedisUsageStore:
             args.append(unix_seconds(usage.hold_until) if held and usage.hold_until else 0)
             if limits.shared:
                 keys += [slot.totals, slot.holds]
-        use = int(await self._pipeline.call(self._scripts["record"], keys, args))
+        use = int(await self._pipeline.call(self._scripts["record"], keys, args, writes=not dry_run))
         if use > 0:
             return Recorded(Outcome.CLAIMED, use)
         return Recorded(Outcome.USED if use == 0 else Outcome.EXHAUSTED)
@@ -210,7 +214,7 @@ class RedisUsageStore:
         await self._prepare()
         slot = self.layout.locate(code, user, shared=limits.shared)
         keys, args = [self.layout.stream(slot.shard)], [unix_seconds(now), slot.prefix, slot.field, slot.bits]
-        (seconds,) = await self._pipeline.call(self._scripts["lookup"], keys, args)
+        (seconds,) = await self._pipeline.call(self._scripts["lookup"], keys, args, writes=False)
         return None if seconds is None else datetime.fromtimestamp(int(seconds), UTC)
 
     async def used_at_many(
@@ -420,6 +424,8 @@ def open_redis_store(url: str, settings: Settings | None = None) -> RedisUsageSt
         claim_idle_seconds=settings.usage_claim_idle_seconds,
         namespace=settings.usage_namespace,
         max_in_flight=settings.usage_max_connections,
+        min_replicas=settings.usage_min_replicas,
+        replica_timeout_ms=settings.usage_replica_timeout_ms,
     )
 
 
