@@ -52,7 +52,7 @@ def _row(usage: Usage) -> dict[str, Any]:
 
 def _rank(status: Any) -> Any:
     """Where a status is in a usage's life, as SQL (``RANK`` in ``usage/store.py``)."""
-    return case((status == Status.HELD.value, 0), (status == Status.USED.value, 1), else_=2)
+    return case(*((status == member.value, rank) for member, rank in RANK.items()))
 
 
 async def insert_usages(session: AsyncSession, usages: Sequence[Usage]) -> None:

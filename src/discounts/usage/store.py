@@ -35,11 +35,6 @@ class Status(enum.StrEnum):
     #: A use given back (the order was cancelled, the payment failed).
     ROLLED_BACK = "rolled_back"
 
-    @property
-    def active(self) -> bool:
-        """Counts against the limits (a held usage only until its hold ends)."""
-        return self in (Status.HELD, Status.USED)
-
 
 RANK = {Status.HELD: 0, Status.USED: 1, Status.RELEASED: 2, Status.ROLLED_BACK: 2}
 
