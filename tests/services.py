@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -123,3 +124,50 @@ class RedisServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+class PostgresServer:
+    """A private PostgreSQL cluster (initdb, pg_ctl) on a free loopback port, to stop and start at will.
+
+    PostgreSQL refuses to run as root, so as root the cluster belongs to the ``postgres``
+    account, in a directory of its own outside the test's (private) temporary folder.
+    """
+
+    def __init__(self) -> None:
+        initdb = shutil.which("initdb")
+        if initdb is None:
+            missing("PostgreSQL's initdb", "not installed")
+        self.bin = Path(initdb or "initdb").resolve().parent
+        self.port = free_port()
+        self.parent = Path(tempfile.mkdtemp(prefix="discounts-pg-"))
+        self.directory = self.parent / "data"
+        self.as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, tool: str, *args: str) -> None:
+        argv = [*self.as_postgres, str(self.bin / tool), *args]
+        subprocess.run(argv, check=True, capture_output=True, timeout=120)
+
+    def init(self) -> PostgresServer:
+        if self.as_postgres:
+            self.parent.chmod(0o755)
+            shutil.chown(self.parent, "postgres")
+        self._run("initdb", "-D", str(self.directory), "-U", "postgres", "--auth=trust", "--no-sync")
+        return self.start()
+
+    def start(self) -> PostgresServer:
+        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run("pg_ctl", "-D", str(self.directory), "-o", options, "-l", str(self.parent / "log"), "-w", "start")
+        return self
+
+    def stop(self, mode: str = "fast") -> None:
+        """``immediate`` is a crash: no checkpoint, the clients' connections cut at once."""
+        if (self.directory / "postmaster.pid").exists():
+            self._run("pg_ctl", "-D", str(self.directory), "-m", mode, "-w", "stop")
+
+    def remove(self) -> None:
+        self.stop("immediate")
+        shutil.rmtree(self.parent, ignore_errors=True)

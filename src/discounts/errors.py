@@ -1,12 +1,12 @@
 """The domain's exceptions: one class per stable error ``code`` of the API contract.
 
     DiscountsError
-    ├── InvalidLink            400 invalid_link (an unsubscribe link that is not ours or is broken)
     ├── Unauthenticated        401 unauthenticated
     ├── Forbidden              403 forbidden
     │   ├── BrandMismatch      403 brand_mismatch
     │   ├── UserMismatch       403 user_mismatch
     │   └── NotInGroup         403 not_in_group (the code is for another user group)
+    ├── InvalidLink            404 invalid_link (an unsubscribe link that is not ours or is broken)
     ├── NotFound               404 (code_not_found, rule_not_found, brand_not_found, user_not_found,
     │                              usage_not_found)
     ├── CodeExists             409 code_exists
@@ -27,12 +27,31 @@
         └── MailRejected       the mail server refused this recipient or message (5xx): do not retry
 
 The domain raises these without knowing about HTTP; ``api/problems.py`` renders each one
-as RFC 9457 problem details from ``status``, ``code`` and ``title``.
+as RFC 9457 problem details from ``status``, ``code`` and ``title``. Beside them,
+``UNREACHABLE`` names the failures of a store rather than of a request (503 with
+``Retry-After`` in the API, a warning and the next run in the worker).
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
+
+from redis.exceptions import ClusterDownError, TryAgainError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+#: A store (Redis, the database) that cannot be reached or did not answer in time: try again soon.
+UNREACHABLE: tuple[type[Exception], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    ClusterDownError,
+    TryAgainError,
+    OperationalError,
+    InterfaceError,
+    ConnectionError,
+    TimeoutError,
+)
 
 
 class DiscountsError(Exception):
@@ -46,7 +65,9 @@ class DiscountsError(Exception):
 
 
 class InvalidLink(DiscountsError):
-    status, code, title = 400, "invalid_link", "Invalid link"
+    """A link is a capability: one that does not verify names nothing, like any unknown URL."""
+
+    status, code, title = 404, "invalid_link", "Invalid link"
 
 
 class Unauthenticated(DiscountsError):

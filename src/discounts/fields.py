@@ -8,11 +8,13 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
+from email_validator import SPECIAL_USE_DOMAIN_NAMES
 from pydantic import (
     AfterValidator,
     AwareDatetime,
     BeforeValidator,
     ConfigDict,
+    EmailStr,
     PlainSerializer,
     StringConstraints,
     WithJsonSchema,
@@ -26,6 +28,22 @@ STRICT = ConfigDict(extra="forbid", str_strip_whitespace=False)
 #: Brand, user and group ids: what a marketplace typically uses as keys.
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$"
 Identifier = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in word)
+
+
+#: What email-validator takes, said in the OpenAPI document: one "@", a dotted domain ending in a
+#: letter (a top-level domain is never numeric), none of
+#: the special-use names of RFC 6761 (``.test``, ``.local``, …: mail to them goes nowhere), at
+#: most 254 characters. The syntax of each part is ``format: email``'s.
+EMAIL_PATTERN = (
+    rf"^(?!.*[.@](?:{'|'.join(_any_case(name) for name in SPECIAL_USE_DOMAIN_NAMES)})$)[^@]+@[^@]+\.[^@]*[A-Za-z]$"
+)
+Email = Annotated[
+    EmailStr, WithJsonSchema({"type": "string", "format": "email", "maxLength": 254, "pattern": EMAIL_PATTERN})
+]
 
 #: ISO 4217 alphabetic codes: three upper-case letters (EUR, USD, JPY).
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
@@ -71,8 +89,12 @@ CodeString = Annotated[
     WithJsonSchema({"type": "string", "pattern": CODE_INPUT_PATTERN, "minLength": 3, "maxLength": 64}),
 ]
 
-#: A decimal string as a person writes it; exponents, "_" and blanks are not money.
-MONEY_STRING_RE = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+#: A decimal string as a person writes it, up to MAX_MONEY with at most 2 fraction digits;
+#: exponents, signs, "_" and blanks are not money. The OpenAPI document says the same.
+MONEY_STRING_PATTERN = r"^[0-9]{1,12}(\.[0-9]{1,2})?$"
+MONEY_STRING_RE = re.compile(MONEY_STRING_PATTERN)
+#: The same, more than zero (a rule's amounts).
+POSITIVE_MONEY_STRING_PATTERN = r"^(?!0+(\.0{1,2})?$)[0-9]{1,12}(\.[0-9]{1,2})?$"
 
 
 def parse_money(value: Any) -> Decimal:
@@ -80,7 +102,9 @@ def parse_money(value: Any) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
         raise ValueError('money is a decimal string such as "120.00"')
     if isinstance(value, str) and not MONEY_STRING_RE.fullmatch(value):
-        raise ValueError('money is a decimal string such as "120.00"')
+        if value.startswith("-"):
+            raise ValueError("money cannot be negative")
+        raise ValueError('money is a decimal string such as "120.00", at most 2 fraction digits and 12 before')
     try:
         amount = Decimal(str(value).strip()) if not isinstance(value, Decimal) else value
     except InvalidOperation:
@@ -97,22 +121,52 @@ def parse_money(value: Any) -> Decimal:
     return amount
 
 
+def money_schema(string_pattern: str, number_bound: dict[str, float]) -> dict[str, Any]:
+    return {
+        "anyOf": [
+            {"type": "string", "pattern": string_pattern, "examples": ["120.00"]},
+            {"type": "number", **number_bound, "maximum": float(MAX_MONEY), "multipleOf": 0.01},
+        ],
+        "description": "A decimal string (or number) with at most 2 fraction digits",
+    }
+
+
+MONEY_OUT = WithJsonSchema(
+    {"type": "string", "pattern": r"^[0-9]+\.[0-9]{2}$", "examples": ["120.00"]}, mode="serialization"
+)
 Money = Annotated[
     Decimal,
     BeforeValidator(parse_money),
     PlainSerializer(format_money, return_type=str),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "string", "pattern": r"^[0-9]+(\.[0-9]{1,2})?$", "examples": ["120.00"]},
-                {"type": "number", "minimum": 0, "maximum": float(MAX_MONEY)},
-            ],
-            "description": "A decimal string (or number) with at most 2 fraction digits",
-        },
-        mode="validation",
-    ),
-    WithJsonSchema({"type": "string", "pattern": r"^[0-9]+\.[0-9]{2}$", "examples": ["120.00"]}, mode="serialization"),
+    WithJsonSchema(money_schema(MONEY_STRING_PATTERN, {"minimum": 0}), mode="validation"),
+    MONEY_OUT,
 ]
+
+
+def _positive(value: Decimal) -> Decimal:
+    if value <= 0:
+        raise ValueError("must be more than 0")
+    return value
+
+
+PositiveMoney = Annotated[
+    Money,
+    AfterValidator(_positive),
+    WithJsonSchema(money_schema(POSITIVE_MONEY_STRING_PATTERN, {"exclusiveMinimum": 0}), mode="validation"),
+    MONEY_OUT,
+]
+
+
+def _json_integer(value: Any) -> Any:
+    """JSON Schema's integer: 2 and 2.0 alike (a number without a fraction); never true, never "2"."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+#: After an ``int`` with ``Strict()`` and its bounds: an integer as JSON Schema means it, nothing
+#: else (bools, strings). Last, so that the bounds still reach the OpenAPI document.
+JSON_INTEGER = BeforeValidator(_json_integer)
 
 
 def _to_utc(value: datetime) -> datetime:
@@ -136,6 +190,24 @@ def _iso_time(value: Any) -> Any:
 
 #: A time with a UTC offset; a naive time is refused rather than guessed.
 UTCTime = Annotated[AwareDatetime, BeforeValidator(_iso_time), AfterValidator(_to_utc)]
+
+#: A campaign's times (a code's validity, a rule's start) lie in the years 2000 to 2199, as
+#: written: far enough for any campaign, and a bound the OpenAPI document can state exactly.
+CAMPAIGN_YEARS_PATTERN = r"^2[01][0-9]{2}-"
+CAMPAIGN_YEARS_RE = re.compile(CAMPAIGN_YEARS_PATTERN)
+
+
+def _campaign_years(value: Any) -> Any:
+    if isinstance(value, str) and not CAMPAIGN_YEARS_RE.match(value):
+        raise ValueError("a campaign's time lies in the years 2000 to 2199")
+    return value
+
+
+CampaignTime = Annotated[
+    UTCTime,
+    BeforeValidator(_campaign_years),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": CAMPAIGN_YEARS_PATTERN}),
+]
 
 
 def format_time(value: datetime) -> str:

@@ -52,7 +52,7 @@ class Runtime:
         sessions = make_sessionmaker(engine)
         sessions.configure(info={SESSION_KEY: tasks})
         store = open_usage_store(settings.resolved_usage_store_url, settings)
-        codes = CodeCache(sessions, settings.code_cache_seconds)
+        codes = CodeCache(sessions, settings.code_cache_seconds, stale_if_error=settings.code_stale_if_error_seconds)
         grace = timedelta(seconds=settings.usage_grace_seconds)
         client = getattr(store, "client", None)
         misses = open_miss_storage(

@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     brand_digest_seconds: int = Field(default=60, ge=1)
     ledger_batch_size: int = Field(default=1000, ge=1)
     code_cache_seconds: float = Field(default=2.0, ge=0)
+    #: A code seen this recently still redeems while the database is down (codes/cache.py).
+    code_stale_if_error_seconds: float = Field(default=3600.0, ge=0)
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     #: ``text`` for a terminal, ``json`` (one object per line) for a log collector.

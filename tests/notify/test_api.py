@@ -119,15 +119,15 @@ async def test_bad_unsubscribe_tokens_are_refused_and_tokens_do_not_cross_over(
     await setup_users(api, 1)
     api_token = api.auth.user("u000")["Authorization"].removeprefix("Bearer ")
     as_link = await client.post(f"/api/v1/unsubscribe/?token={api_token}")
-    assert as_link.status_code == 400
+    assert as_link.status_code == 404
     assert as_link.headers["content-type"] == "application/problem+json"
     assert as_link.json()["code"] == "invalid_link"
 
     garbled = await client.get("/api/v1/unsubscribe/?token=not-a-token", headers={"Accept": "text/html"})
-    assert garbled.status_code == 400
+    assert garbled.status_code == 404
     assert "This link does not work" in garbled.text
     missing = await client.get("/api/v1/unsubscribe", headers={"Accept": "text/html"})
-    assert missing.status_code == 400
+    assert missing.status_code == 404
 
     link_token = UnsubscribeTokens(settings).mint("u000")
     as_bearer = await client.get("/api/v1/users/u000/", headers={"Authorization": f"Bearer {link_token}"})

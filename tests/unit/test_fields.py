@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import TypeAdapter, ValidationError
 
 from discounts.codes.schemas import CodeIn
-from discounts.fields import code_hash, normalize_code, parse_money
+from discounts.fields import (
+    EMAIL_PATTERN,
+    MONEY_STRING_PATTERN,
+    POSITIVE_MONEY_STRING_PATTERN,
+    Email,
+    code_hash,
+    normalize_code,
+    parse_money,
+)
 from discounts.usage.schemas import RedemptionIn
 
 
@@ -107,7 +118,7 @@ def test_validity_must_be_iso_8601_with_an_offset(validity: Any) -> None:
         code_in(validity)
 
 
-@pytest.mark.parametrize("rule", [0, -1, 2**31, 10**20, True, "1", 1.0])
+@pytest.mark.parametrize("rule", [0, -1, 2**31, 10**20, True, "1", 1.5, 0.0])
 def test_rule_ids_are_positive_32_bit_integers(rule: Any) -> None:
     with pytest.raises(ValidationError):
         CodeIn.model_validate({"id": "abc", "rule": rule, "validity": "2027-05-31T23:59:59Z"})
@@ -127,3 +138,36 @@ def test_cart_total_is_bounded() -> None:
     item = {"brand": "acme", "price": "999999999999.99", "quantity": 2}
     with pytest.raises(ValidationError, match="cannot exceed"):
         RedemptionIn.model_validate({"code": "abc", "user": "u-1", "items": [item]})
+
+
+@given(st.text(alphabet="0123456789.-+e _", max_size=20) | st.from_regex(MONEY_STRING_PATTERN, fullmatch=True))
+def test_the_documented_money_pattern_is_what_the_server_takes(value: str) -> None:
+    """The OpenAPI document's pattern for a money string and the parser agree on every string."""
+    try:
+        parse_money(value)
+        taken = True
+    except ValueError:
+        taken = False
+    assert taken == bool(re.fullmatch(MONEY_STRING_PATTERN, value)), value
+
+
+@pytest.mark.parametrize("value", ["0", "0.0", "00.00", "0.01", "1", "999999999999.99"])
+def test_the_positive_money_pattern_refuses_exactly_zero(value: str) -> None:
+    assert bool(re.fullmatch(POSITIVE_MONEY_STRING_PATTERN, value)) == (parse_money(value) > 0)
+
+
+@pytest.mark.parametrize(
+    ("email", "valid"),
+    [
+        ("ann@example.com", True),
+        ("a.b+c@shop.example.org", True),
+        ("ann@shop.test", False),  # special-use names deliver nowhere
+        ("ann@SHOP.LOCAL", False),
+        ("ann@localhost", False),
+        ("ann@shop.c0", False),  # a top-level domain is never numeric
+        ("ann@nodot", False),
+    ],
+)
+def test_the_documented_email_pattern_matches_what_the_server_takes(email: str, valid: bool) -> None:
+    assert bool(re.fullmatch(EMAIL_PATTERN, email)) is valid
+    assert TypeAdapter(Email).validator.isinstance_python(email) is valid

@@ -37,6 +37,21 @@ def json_body(model: type[BaseModel]) -> dict[str, Any]:
     }
 
 
+def link(method: str, path: str, description: str, **fields: dict[str, str]) -> dict[str, Any]:
+    """An OpenAPI link: what a client does next with an answer (``parameters``, ``requestBody``).
+
+    Values are runtime expressions such as ``$response.body#/id``; a ``requestBody`` names only
+    the fields it fills. Stateful fuzzers (schemathesis) follow these to chain operations.
+    """
+    ref = "#/paths/" + path.replace("~", "~0").replace("/", "~1") + "/" + method.lower()
+    return {"operationRef": ref, "description": description, **fields}
+
+
+def links(status: int, **named: dict[str, Any]) -> dict[str, Any]:
+    """``openapi_extra`` that gives the ``status`` answer of a route these links."""
+    return {"responses": {str(status): {"links": named}}}
+
+
 def add_documented_models(schemas: dict[str, Any]) -> None:
     for name, model in DOCUMENTED.items():
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")

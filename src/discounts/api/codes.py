@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response, status
 
-from discounts.api.bodies import BEARER, json_response
+from discounts.api.bodies import BEARER, json_response, link, links
 from discounts.api.deps import BrandPrincipal, NowDep, UnitOfWorkDep, authenticate, guessing
 from discounts.api.idempotency import HEADER_PARAMETER
 from discounts.api.problems import problem_responses
@@ -13,14 +13,25 @@ from discounts.codes import service
 from discounts.codes.models import DiscountCode, DiscountRule
 from discounts.codes.schemas import CodeIn, CodeOut, CodeView, RuleIn, RuleOut
 from discounts.codes.terms import RuleTerms
-from discounts.fields import format_time
+from discounts.fields import CODE_INPUT_PATTERN, format_time
 from discounts.money import format_money
 from discounts.runtime import Runtime
 from discounts.usage.service import limits_of
 
 router = APIRouter(prefix="/api/v1", tags=["codes"])
 
-CodeRef = Annotated[str, Path(max_length=64, description="The code string (any case) or its SHA-256 hash")]
+CODE = {"id": "$response.body#/id"}
+USE_IT = {"code": "$response.body#/id"}
+#: What follows a code's creation: fetching it, its e-mail's progress, a shopper's quote and use.
+CODE_NEXT_STEPS = {
+    "fetch": link("GET", "/api/v1/discountcode/{id}/", "Fetch the code", parameters=CODE),
+    "notifications": link("GET", "/api/v1/discountcode/{id}/notifications/", "Its e-mail", parameters=CODE),
+    "quote": link("POST", "/api/v1/discountcodequote/", "Quote it at a checkout", requestBody=USE_IT),
+    "redeem": link("POST", "/api/v1/discountcodeusage/", "Use it at a checkout", requestBody=USE_IT),
+}
+
+#: A code string (any case) or a SHA-256 hash in hex, which is one too as far as the pattern goes.
+CodeRef = Annotated[str, Path(pattern=CODE_INPUT_PATTERN, description="The code string (any case) or its SHA-256 hash")]
 
 
 def rule_out(rule: DiscountRule) -> RuleOut:
@@ -54,8 +65,8 @@ def code_out(code: DiscountCode) -> CodeOut:
     "/discountcode/",
     status_code=status.HTTP_201_CREATED,
     response_model=CodeOut,
-    responses=problem_responses(409),
-    openapi_extra={"parameters": [HEADER_PARAMETER]},
+    responses=problem_responses(404, 409),
+    openapi_extra={"parameters": [HEADER_PARAMETER], **links(201, **CODE_NEXT_STEPS)},
 )
 async def create_code(
     body: CodeIn, uow: UnitOfWorkDep, principal: BrandPrincipal, now: NowDep, response: Response
@@ -106,7 +117,16 @@ async def get_code(
     return json_response(view)
 
 
-@router.post("/discountrule/", status_code=status.HTTP_201_CREATED, response_model=RuleOut)
+@router.post(
+    "/discountrule/",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RuleOut,
+    responses=problem_responses(404),
+    openapi_extra=links(
+        201,
+        code=link("POST", "/api/v1/discountcode/", "A code of this rule", requestBody={"rule": "$response.body#/id"}),
+    ),
+)
 async def create_rule(body: RuleIn, uow: UnitOfWorkDep, principal: BrandPrincipal, now: NowDep) -> RuleOut:
     """A rule to reuse across codes (pass its id as a code's ``rule``)."""
     return rule_out(await service.create_rule(uow.session, principal, body, now))

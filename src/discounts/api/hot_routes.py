@@ -10,7 +10,7 @@ layers would: the optional trailing slash, the 415 for a body that is not JSON, 
 details of every error, a 503 when a store is unreachable, a 500 problem for an unexpected
 one. It calls the very endpoint functions the routers declare — the OpenAPI document, the
 validation and every answer stay the same. Everything else, and anything unusual about these
-two (a code reference too long, say), goes to FastAPI as before.
+two (a malformed code reference, say), goes to FastAPI as before.
 """
 
 from __future__ import annotations
@@ -27,12 +27,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from discounts.api import codes, problems, usage
 from discounts.api.bodies import is_json
 from discounts.api.deps import raw_header
-from discounts.errors import DiscountsError
+from discounts.errors import UNREACHABLE, DiscountsError
+from discounts.fields import is_code_string
 
 REDEEM_PATH = "/api/v1/discountcodeusage/"
 CODE_PREFIX = "/api/v1/discountcode/"
-#: The longest code reference (a SHA-256 hash or a code string); longer ones get FastAPI's 422.
-MAX_REF = 64
 
 
 def with_trailing_slash(scope: Scope) -> Scope:
@@ -63,7 +62,7 @@ class HotRoutes:
                     return
             elif method == "GET" and path.startswith(CODE_PREFIX):
                 ref = path[len(CODE_PREFIX) :].removesuffix("/")
-                if 0 < len(ref) <= MAX_REF and "/" not in ref:
+                if is_code_string(ref):  # a hash is one too; anything else gets FastAPI's 422
                     if not path.endswith("/"):
                         scope = with_trailing_slash(scope)
                     await self._serve(scope, receive, send, codes.get_code, ref)
@@ -83,7 +82,7 @@ class HotRoutes:
             response = await problems.validation_error(request, exc)
         except HTTPException as exc:  # the body limit's 413
             response = await problems.http_error(request, exc)
-        except problems.UNAVAILABLE as exc:
+        except UNREACHABLE as exc:
             response = await problems.unavailable(request, exc)
         except Exception as exc:  # noqa: BLE001 - logged with its traceback, answered as a 500 problem
             response = await problems.unexpected(request, exc)

@@ -8,15 +8,17 @@ and they get their 401 anyway.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import time
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from discounts.api import problems
 from discounts.api.deps import raw_header
-from discounts.errors import DiscountsError, Unauthenticated
+from discounts.errors import UNREACHABLE, DiscountsError, Unauthenticated
 from discounts.idempotency import Answer
 from discounts.runtime import Runtime
 
@@ -89,7 +91,7 @@ class Idempotent:
         except DiscountsError as refused:
             await (await problems.domain_error(Request(scope), refused))(scope, receive, send)
             return
-        except problems.UNAVAILABLE as exc:
+        except UNREACHABLE as exc:
             await (await problems.unavailable(Request(scope), exc))(scope, receive, send)
             return
         if isinstance(begun, Answer):
@@ -134,15 +136,41 @@ class Idempotent:
         await send({"type": "http.response.body", "body": answer.body})
 
 
+#: Records that could not be written when their request ended, written again while their lease lasts.
+_unfinished: set[asyncio.Task[None]] = set()
+#: Seconds between those tries: a restarted Redis is back within a few.
+FINISH_RETRY_SECONDS = 0.5
+
+
 async def _finish(runtime: Runtime, owned: tuple[str, str], fingerprint: str, answer: Answer | None) -> None:
     """Keep the answer; if that fails the answer still goes out (what it says happened did happen).
 
-    A retry then finds the key in flight until its lease ends, then runs again.
+    When the store is unreachable (the very outage that may have failed the request), the
+    record is written once it is back, while the lease lasts: until then a retry finds the
+    key in flight (409), after it the retry gets the first answer, or runs afresh when the
+    request had failed — rather than waiting out the lease.
     """
     try:
         await runtime.idempotency.finish(owned, fingerprint, answer)
+    except UNREACHABLE as exc:
+        log.warning("could not keep the answer of an Idempotency-Key request (%r); trying again", exc)
+        task = asyncio.create_task(_finish_when_back(runtime, owned, fingerprint, answer))
+        _unfinished.add(task)
+        task.add_done_callback(_unfinished.discard)
     except Exception:
         log.warning("could not keep the answer of an Idempotency-Key request", exc_info=True)
+
+
+async def _finish_when_back(runtime: Runtime, owned: tuple[str, str], fingerprint: str, answer: Answer | None) -> None:
+    deadline = time.monotonic() + runtime.idempotency.lease_seconds
+    while time.monotonic() < deadline:
+        await asyncio.sleep(FINISH_RETRY_SECONDS)
+        try:
+            await runtime.idempotency.finish(owned, fingerprint, answer)
+        except UNREACHABLE:
+            continue
+        log.info("kept the answer of an Idempotency-Key request once its store was back")
+        return
 
 
 async def replay(answer: Answer, send: Send) -> None:

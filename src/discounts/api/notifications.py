@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
+from discounts.api.codes import CodeRef
 from discounts.api.deps import BrandPrincipal, NowDep, RuntimeDep, UnitOfWorkDep
 from discounts.api.problems import problem_responses
 from discounts.errors import DiscountsError, InvalidLink, NotFound
@@ -16,8 +17,16 @@ from discounts.notify.unsubscribe import UnsubscribeTokens
 
 router = APIRouter(prefix="/api/v1", tags=["notifications"])
 
-CodeRef = Annotated[str, Path(max_length=64, description="The code string (any case) or its SHA-256 hash")]
-Token = Annotated[str, Query(max_length=2048, description="The signed token from the e-mail's link")]
+#: A JWT (three base64url parts); one that does not verify is a 404 ``invalid_link``, like an unknown page.
+TOKEN_PATTERN = r"^([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)?$"
+Token = Annotated[
+    str,
+    Query(
+        max_length=2048,
+        description="The signed token from the e-mail's link",
+        json_schema_extra={"pattern": TOKEN_PATTERN},
+    ),
+]
 
 #: The pages load nothing from anywhere, and the token in the URL never leaks through a Referer.
 PAGE_HEADERS = {
@@ -36,7 +45,7 @@ def page_or_problem(status: int) -> dict[str, Any]:
     return {**response, "content": {"text/html": {}, **response["content"]}}
 
 
-PAGE_RESPONSES: dict[int | str, dict[str, Any]] = {200: HTML_PAGE, 400: page_or_problem(400), 404: page_or_problem(404)}
+PAGE_RESPONSES: dict[int | str, dict[str, Any]] = {200: HTML_PAGE, 404: page_or_problem(404)}
 
 #: RFC 8058 one-click posts are form-encoded (``List-Unsubscribe=One-Click``), not JSON.
 FORM_PATHS = ("/api/v1/unsubscribe",)

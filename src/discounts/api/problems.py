@@ -10,17 +10,13 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
-from redis.exceptions import ClusterDownError, TryAgainError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.routing import compile_path
 
 from discounts import logs
 from discounts.api.bodies import add_documented_models
-from discounts.errors import DiscountsError, InvalidInput, NotCopiedYet, RateLimited, Unauthenticated
+from discounts.errors import UNREACHABLE, DiscountsError, InvalidInput, NotCopiedYet, RateLimited, Unauthenticated
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +26,6 @@ HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_lar
 
 #: What each documented error status means, for the OpenAPI document.
 DESCRIPTIONS = {
-    400: "A broken or foreign link (`invalid_link`)",
     401: "No token, or an invalid, expired or wrongly signed one (`unauthenticated`)",
     403: "The caller may not do this (`forbidden`, `brand_mismatch`, `user_mismatch`, `not_in_group`)",
     404: "No such resource (`code_not_found`, `usage_not_found`, ...)",
@@ -175,17 +170,6 @@ def allowed_methods(request: Request) -> list[str]:
     return sorted({method for pattern, methods in table if pattern.match(path) for method in methods})
 
 
-#: Failures of a store the request needs (Redis, the database) rather than of the request: 503, retry soon.
-UNAVAILABLE: tuple[type[Exception], ...] = (
-    RedisConnectionError,
-    RedisTimeoutError,
-    ClusterDownError,
-    TryAgainError,
-    OperationalError,
-    InterfaceError,
-    ConnectionError,
-    TimeoutError,
-)
 #: Seconds a client should wait before retrying a 503: a restarted Redis or a failover takes a few.
 RETRY_UNAVAILABLE_SECONDS = 1
 
@@ -209,7 +193,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(DiscountsError, domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
-    for failure in UNAVAILABLE:
+    for failure in UNREACHABLE:
         app.add_exception_handler(failure, unavailable)
     app.add_exception_handler(Exception, unexpected)
     _document_problems(app)

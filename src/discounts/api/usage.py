@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response, status
 
 from discounts import metrics
-from discounts.api.bodies import BEARER, json_body, json_response, read_body
+from discounts.api.bodies import BEARER, json_body, json_response, link, links, read_body
 from discounts.api.deps import authenticate, guessing
 from discounts.api.idempotency import HEADER_PARAMETER
 from discounts.api.problems import problem_responses
@@ -22,13 +22,20 @@ from discounts.usage.store import Status, Usage
 
 router = APIRouter(prefix="/api/v1", tags=["usage"])
 
+USAGE = {"usage_id": "$response.body#/id"}
+#: What a checkout does with a usage: confirm its hold once paid, release or roll it back if not.
+NEXT_STEPS = {
+    "confirm": link("POST", "/api/v1/discountcodeusage/{usage_id}/confirm/", "Confirm the hold", parameters=USAGE),
+    "rollback": link("DELETE", "/api/v1/discountcodeusage/{usage_id}/", "Release or roll back", parameters=USAGE),
+}
+
 
 @router.post(
     "/discountcodeusage/",
     status_code=status.HTTP_201_CREATED,
     response_model=RedemptionOut,
     responses=problem_responses(404, 409, 410),
-    openapi_extra={**json_body(RedemptionIn), "parameters": [HEADER_PARAMETER]},
+    openapi_extra={**json_body(RedemptionIn), "parameters": [HEADER_PARAMETER], **links(201, **NEXT_STEPS)},
     response_model_exclude_none=True,
 )
 async def use_code(request: Request) -> Response:
@@ -99,7 +106,7 @@ UsageRef = Annotated[str, Path(pattern=USAGE_ID_PATTERN, description="A usage's 
     "/discountcodeusage/{usage_id}/confirm/",
     response_model=RedemptionOut,
     responses=problem_responses(403, 404, 410),
-    openapi_extra={"security": BEARER, "parameters": [HEADER_PARAMETER]},
+    openapi_extra={"security": BEARER, "parameters": [HEADER_PARAMETER], **links(200, rollback=NEXT_STEPS["rollback"])},
     response_model_exclude_none=True,
 )
 async def confirm_usage(usage_id: UsageRef, request: Request) -> Response:

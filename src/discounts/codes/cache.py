@@ -17,7 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from discounts.codes.service import find_code
 from discounts.codes.terms import CodeTerms
-from discounts.errors import CodeNotFound
+from discounts.errors import UNREACHABLE, CodeNotFound
+
+#: Seconds a redemption waits for the database before answering from a code's last terms.
+STALE_WAIT = 1.0
 
 
 class CodeCache:
@@ -32,6 +35,12 @@ class CodeCache:
     more period its terms are still answered while one query fetches them anew, so a flash
     sale never stops, every ``ttl`` seconds, to wait for the database all at once. A code
     an operator removed is gone once that query finds nothing (at most two periods).
+
+    When the database is down or slow (no answer within ``STALE_WAIT``), a code seen in the
+    last ``stale_if_error`` seconds is answered from memory (stale-if-error, RFC 5861's
+    idea): its terms never change, and a checkout should not fail because a query about
+    a code it redeemed a minute ago cannot run. Only a found code is kept, so an outage
+    never turns a miss into a hit.
     """
 
     def __init__(
@@ -40,9 +49,11 @@ class CodeCache:
         ttl: float,
         max_size: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
+        stale_if_error: float = 0.0,
     ) -> None:
         self._sessions = sessions
         self._ttl, self._max, self._clock = ttl, max_size, clock
+        self._stale_if_error = stale_if_error
         self._entries: dict[str, tuple[float, CodeTerms]] = {}
         self._loading: dict[str, asyncio.Task[CodeTerms]] = {}
 
@@ -58,7 +69,16 @@ class CodeCache:
             if now <= fresh_until + self._ttl:
                 self._start_loading(key, ref)
                 return terms
+            if now <= fresh_until + self._stale_if_error:
+                return await self._fresh_or_stale(key, ref, terms)
         return await asyncio.shield(self._start_loading(key, ref))
+
+    async def _fresh_or_stale(self, key: str, ref: str, stale: CodeTerms) -> CodeTerms:
+        """The code read anew; its last terms if the database fails or keeps us waiting."""
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._start_loading(key, ref)), STALE_WAIT)
+        except UNREACHABLE:  # a refused connection, or no answer within STALE_WAIT
+            return stale
 
     def _start_loading(self, key: str, ref: str) -> asyncio.Task[CodeTerms]:
         task = self._loading.get(key)

@@ -69,6 +69,8 @@ class Guesses:
         self.enabled = bool(self._limits["p"] or self._limits["a"])
         self._blocked: dict[str, float] = {}
         self._refreshed = -math.inf
+        #: Whether the last read of the shared blocks failed: an outage is logged once, not twice a second.
+        self._unreadable = False
 
     def watch(self, principal: str, address: str) -> Watch:
         """``async with guesses.watch(...)``: refuse a blocked caller, count a miss inside."""
@@ -110,9 +112,15 @@ class Guesses:
         self._refreshed = now
         try:
             shared = await self.storage.blocked(now)
-        except Exception:
-            log.warning("cannot read the shared guessing blocks; using this process's", exc_info=True)
+        except Exception as exc:  # noqa: BLE001 - whatever the storage's failure, this process's blocks hold
+            if not self._unreadable:
+                log.warning("cannot read the shared guessing blocks (%r); using this process's until it can", exc)
+            self._unreadable = True
             shared = {}
+        else:
+            if self._unreadable:
+                log.info("the shared guessing blocks can be read again")
+            self._unreadable = False
         for key, until in self._blocked.items():
             if until > max(now, shared.get(key, 0.0)):
                 shared[key] = until

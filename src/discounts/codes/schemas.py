@@ -2,40 +2,58 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict
+from pydantic.config import JsonDict
 
-from discounts.fields import STRICT, CodeString, Currency, Identifier, Money, TimeOut, UTCTime
+from discounts.fields import (
+    JSON_INTEGER,
+    STRICT,
+    CampaignTime,
+    CodeString,
+    Currency,
+    Identifier,
+    Money,
+    PositiveMoney,
+    TimeOut,
+)
 
-Percent = Annotated[int, Field(gt=0, lt=100, strict=True, description="Percent off, 0 < discount < 100")]
+Percent = Annotated[int, Strict(), Field(gt=0, lt=100, description="Percent off, 0 < discount < 100"), JSON_INTEGER]
 #: Rule ids are 32-bit integers in every database; a larger one cannot exist (and would overflow the query).
-RuleId = Annotated[int, Field(strict=True, ge=1, le=2**31 - 1)]
+RuleId = Annotated[int, Strict(), Field(ge=1, le=2**31 - 1), JSON_INTEGER]
 #: Counts kept in 32-bit integer columns.
-Count = Annotated[int, Field(strict=True, ge=1, le=2**31 - 1)]
+Count = Annotated[int, Strict(), Field(ge=1, le=2**31 - 1), JSON_INTEGER]
 
 
-def _positive(value: Decimal) -> Decimal:
-    if value <= 0:
-        raise ValueError("must be more than 0")
-    return value
-
-
-PositiveMoney = Annotated[Money, AfterValidator(_positive)]
+#: The kinds of rule, stated in the OpenAPI document as far as JSON Schema can: a percent, or a
+#: fixed amount with its currency, never both. ``RuleIn.kind_errors`` checks them.
+RULE_KINDS: JsonDict = {
+    "oneOf": [
+        {"required": ["discount"], "properties": {"discount": {"type": "integer"}, "amount_off": {"type": "null"}}},
+        {
+            "required": ["amount_off", "currency"],
+            "properties": {
+                "amount_off": {"not": {"type": "null"}},
+                "currency": {"type": "string"},
+                "discount": {"type": "null"},
+            },
+        },
+    ]
+}
 
 
 class RuleIn(BaseModel):
     """Exactly one kind of discount (``discount`` or ``amount_off``); every limit is optional."""
 
-    model_config = STRICT
+    model_config = ConfigDict(**STRICT, json_schema_extra=RULE_KINDS)
 
     brand: Identifier
     discount: Percent | None = None
     amount_off: PositiveMoney | None = Field(default=None, description="A fixed amount off, in `currency`")
     currency: Currency | None = Field(default=None, description="ISO 4217, required with `amount_off`")
     min_amount: PositiveMoney | None = Field(default=None, description="The eligible amount must be at least this")
-    starts_at: UTCTime | None = Field(default=None, description="First moment the code can be used")
+    starts_at: CampaignTime | None = Field(default=None, description="First moment the code can be used")
     max_uses: Count | None = Field(default=None, description="Total uses by all users together")
     max_uses_per_user: Count | None = Field(default=None, description="Uses per user (1 when not set)")
     budget: PositiveMoney | None = Field(default=None, description="Total discount given over all uses")
@@ -77,7 +95,9 @@ class CodeIn(BaseModel):
 
     id: CodeString = Field(description="The code string, e.g. SPRINGSALE2022 (case-insensitive)")
     rule: RuleIn | RuleId = Field(description="A new rule, or the id of an existing rule of the same brand")
-    validity: UTCTime = Field(description="Last moment the code can be used (ISO 8601 with offset)")
+    validity: CampaignTime = Field(
+        description="Last moment the code can be used (ISO 8601 with offset); in the future when it is created"
+    )
 
 
 class CodeOut(BaseModel):

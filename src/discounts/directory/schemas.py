@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, EmailStr, Field
+from pydantic import BaseModel, Field
 
-from discounts.fields import STRICT, Identifier, TimeOut
+from discounts.fields import STRICT, Email, Identifier, TimeOut
 
 #: A bulk import is one request per this many users at most (the contract asks for at least 10,000).
 MAX_BULK_USERS = 100_000
@@ -15,7 +15,7 @@ class BrandIn(BaseModel):
 
     #: No control characters: PostgreSQL refuses NUL in text, and none belongs in an e-mail header.
     name: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
-    email: EmailStr
+    email: Email
 
 
 class BrandOut(BaseModel):
@@ -29,9 +29,11 @@ class BrandOut(BaseModel):
 class UserIn(BaseModel):
     model_config = STRICT
 
-    email: EmailStr
+    email: Email
     group: Identifier | None = None
-    unsubscribed: bool | None = Field(default=None, description="Stop (or resume) e-mail about new codes")
+    unsubscribed: Annotated[bool, Field(strict=True)] | None = Field(
+        default=None, description="Stop (or resume) e-mail about new codes"
+    )
 
 
 class BulkUserIn(UserIn):

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from discounts.directory.models import Brand, User
 from discounts.directory.schemas import BrandIn, BulkUserIn, UserIn
-from discounts.errors import BrandNotFound, InvalidInput, UserNotFound
+from discounts.errors import BrandNotFound, UserNotFound
 
 #: Rows per statement in a bulk upsert; keeps SQLite under its bound-parameter limit.
 BULK_BATCH = 1000
@@ -77,12 +77,13 @@ async def get_user(session: AsyncSession, user_id: str) -> User:
 
 
 async def put_users(session: AsyncSession, users: Sequence[BulkUserIn], now: datetime) -> tuple[int, int]:
-    """Bulk upsert; returns (created, updated). Duplicate ids in one request are refused."""
-    seen: set[str] = set()
-    for index, user in enumerate(users):
-        if user.id in seen:
-            raise InvalidInput(str(index), f"user {user.id!r} appears twice in the request")
-        seen.add(user.id)
+    """Bulk upsert; returns (created, updated), counting each user once.
+
+    An id given twice ends as its last row says, as if the rows were PUT one after another
+    (an export that lists a changed user again, say). One statement cannot write a row twice,
+    so only that last row is written.
+    """
+    users = list({user.id: user for user in users}.values())
     created = 0
     for start in range(0, len(users), BULK_BATCH):
         rows = [_user_row(data.id, data, now) for data in users[start : start + BULK_BATCH]]

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from celery.signals import worker_process_shutdown
 
 from discounts.clock import utcnow
-from discounts.errors import MailTemporaryError
+from discounts.errors import UNREACHABLE, MailTemporaryError
 from discounts.notify.chunks import ChunkOutcome, send_chunk
 from discounts.notify.context import Notifier
 from discounts.notify.digest import copy_usages, send_brand_digests
@@ -70,29 +70,44 @@ def run(job: Callable[[Runtime, Notifier], Awaitable[T]]) -> T:
     return _process.run(job)
 
 
+def run_periodic(name: str, job: Callable[[Runtime, Notifier], Awaitable[T]]) -> T | None:
+    """A periodic job whose store is unreachable just waits for its next run (beat sends it again).
+
+    An outage of Redis or the database is an operator's warning, once a run, not a traceback.
+    """
+    try:
+        return run(job)
+    except UNREACHABLE as exc:
+        log.warning("%s: a store is unreachable (%r); the next run tries again", name, exc)
+        return None
+
+
 @worker_process_shutdown.connect
 def _close(**_: Any) -> None:
     if _process is not None and _process.pid == os.getpid():
         _process.stop()
 
 
-@celery_app.task(name=PLAN_FANOUT)
+#: A task that met an unreachable store (a database restart, a Redis failover) or, for a chunk, a
+#: mail server's temporary failure runs again later, with back-off.
+RETRY_UNREACHABLE: dict[str, Any] = {
+    "retry_backoff": 2,
+    "retry_backoff_max": 600,
+    "retry_jitter": True,
+    "max_retries": 12,
+}
+
+
+@celery_app.task(name=PLAN_FANOUT, autoretry_for=UNREACHABLE, **RETRY_UNREACHABLE)
 def plan_fanout_task(code_id: str) -> int:
     chunk_ids = run(lambda _, notifier: plan_fanout(notifier, code_id, utcnow()))
     publisher.send_chunks(chunk_ids)
     return len(chunk_ids)
 
 
-@celery_app.task(
-    name=SEND_CHUNK,
-    autoretry_for=(MailTemporaryError,),
-    retry_backoff=2,
-    retry_backoff_max=600,
-    retry_jitter=True,
-    max_retries=12,
-)
+@celery_app.task(name=SEND_CHUNK, autoretry_for=(MailTemporaryError, *UNREACHABLE), **RETRY_UNREACHABLE)
 def send_chunk_task(chunk_id: int) -> str:
-    """Temporary mail failures retry with back-off; after the last retry the sweep takes over."""
+    """Temporary mail and store failures retry with back-off; after the last retry the sweep takes over."""
     result = run(lambda _, notifier: send_chunk(notifier, chunk_id, utcnow))
     if result.outcome is ChunkOutcome.done and result.code_id is not None:
         code_id = result.code_id
@@ -102,7 +117,9 @@ def send_chunk_task(chunk_id: int) -> str:
 
 @celery_app.task(name=SWEEP_FANOUTS)
 def sweep_fanouts_task() -> dict[str, int]:
-    found = run(lambda _, notifier: sweep(notifier, utcnow()))
+    found = run_periodic(SWEEP_FANOUTS, lambda _, notifier: sweep(notifier, utcnow()))
+    if found is None:
+        return {}
     for code_id in found.fanouts:
         publisher.plan_fanout(code_id)
     publisher.send_chunks(found.chunks)
@@ -112,18 +129,22 @@ def sweep_fanouts_task() -> dict[str, int]:
 
 
 @celery_app.task(name=COPY_LEDGER)
-def copy_ledger_task() -> int:
-    return run(lambda runtime, _: copy_usages(runtime.store, runtime.sessions, settings.ledger_batch_size))
+def copy_ledger_task() -> int | None:
+    return run_periodic(
+        COPY_LEDGER, lambda runtime, _: copy_usages(runtime.store, runtime.sessions, settings.ledger_batch_size)
+    )
 
 
 @celery_app.task(name=SEND_BRAND_DIGESTS)
 def send_brand_digests_task() -> dict[str, Any]:
-    outcome = run(lambda _, notifier: send_brand_digests(notifier, utcnow))
+    outcome = run_periodic(SEND_BRAND_DIGESTS, lambda _, notifier: send_brand_digests(notifier, utcnow))
+    if outcome is None:
+        return {}
     if outcome.deferred:
         log.warning("brand digests deferred to the next run: %s", outcome.deferred)
     return {"claimed": outcome.claimed, "sent": outcome.sent, "failed": outcome.failed}
 
 
 @celery_app.task(name=PURGE_EXPIRED_USAGES)
-def purge_expired_usages_task() -> int:
-    return run(lambda runtime, _: runtime.store.purge_expired(utcnow()))
+def purge_expired_usages_task() -> int | None:
+    return run_periodic(PURGE_EXPIRED_USAGES, lambda runtime, _: runtime.store.purge_expired(utcnow()))

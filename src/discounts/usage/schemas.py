@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
+from pydantic.config import JsonDict
 
-from discounts.fields import MAX_MONEY, STRICT, CodeString, Currency, Identifier, Money, TimeOut
+from discounts.fields import JSON_INTEGER, MAX_MONEY, STRICT, CodeString, Currency, Identifier, Money, TimeOut
 
 
 class CartItem(BaseModel):
@@ -12,13 +13,26 @@ class CartItem(BaseModel):
 
     brand: Identifier
     price: Money
-    quantity: Annotated[int, Field(strict=True, ge=1, le=100_000)]
+    quantity: Annotated[int, Strict(), Field(ge=1, le=100_000), JSON_INTEGER]
+
+
+#: Exactly one of ``amount`` and ``items``, in the OpenAPI document (``_amount_or_items`` checks it).
+AMOUNT_OR_ITEMS: JsonDict = {
+    "oneOf": [
+        {"required": ["amount"], "properties": {"amount": {"not": {"type": "null"}}, "items": {"type": "null"}}},
+        {"required": ["items"], "properties": {"items": {"type": "array"}, "amount": {"type": "null"}}},
+    ]
+}
 
 
 class RedemptionIn(BaseModel):
-    """Either ``amount`` (the whole order) or ``items`` (only the code's brand's lines are discounted)."""
+    """Either ``amount`` (the whole order) or ``items`` (only the code's brand's lines are discounted).
 
-    model_config = STRICT
+    The total of a cart (each price times its quantity) is at most 999,999,999,999.99, the
+    largest order priced; JSON Schema cannot say this, the description does.
+    """
+
+    model_config = ConfigDict(**STRICT, json_schema_extra=AMOUNT_OR_ITEMS)
 
     code: CodeString
     user: Identifier
