@@ -191,15 +191,16 @@ def _iso_time(value: Any) -> Any:
 #: A time with a UTC offset; a naive time is refused rather than guessed.
 UTCTime = Annotated[AwareDatetime, BeforeValidator(_iso_time), AfterValidator(_to_utc)]
 
-#: A campaign's times (a code's validity, a rule's start) lie in the years 2000 to 2199, as
-#: written: far enough for any campaign, and a bound the OpenAPI document can state exactly.
-CAMPAIGN_YEARS_PATTERN = r"^2[01][0-9]{2}-"
+#: A campaign's times (a code's validity, a rule's start) end before December 9999, as written:
+#: a usage is kept a grace period past its code's validity, and that must still be a date. A
+#: bound the OpenAPI document states exactly, and one that a generated date-time rarely meets.
+CAMPAIGN_YEARS_PATTERN = r"^(?!9999-12)[0-9]{4}-"
 CAMPAIGN_YEARS_RE = re.compile(CAMPAIGN_YEARS_PATTERN)
 
 
 def _campaign_years(value: Any) -> Any:
     if isinstance(value, str) and not CAMPAIGN_YEARS_RE.match(value):
-        raise ValueError("a campaign's time lies in the years 2000 to 2199")
+        raise ValueError("a campaign's time lies before December 9999")
     return value
 
 

@@ -37,7 +37,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".discounts")
     database_url: str | None = None
     usage_store_url: str | None = None
-    usage_grace_seconds: int = Field(default=7 * 24 * 3600, ge=0)
+    #: At most 28 days: a validity may be as late as the end of November 9999, and its usages' end a date.
+    usage_grace_seconds: int = Field(default=7 * 24 * 3600, ge=0, le=28 * 24 * 3600)
     #: Redis: stream shards (one hash slot each) a code's usages spread over; fixed once data exists.
     usage_shards: int = Field(default=64, ge=1, le=16384)
     #: Redis: usages per bucket hash before a code's next level opens; <= hash-max-listpack-entries.

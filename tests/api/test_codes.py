@@ -156,13 +156,20 @@ BAD_VALIDITIES = [
     "2027-05-31T23:59:59",  # no offset
     "2027-05-31",
     "9999-12-31T23:59:59-23:59",  # beyond year 9999 in UTC
-    "2200-01-01T00:00:00Z",  # past the years of campaigns
-    "1999-12-31T23:59:59-01:00",
+    "9999-12-01T00:00:00Z",  # its usages' grace period would end past year 9999
     1893456000,  # Unix time is not ISO 8601
     "1893456000",
     "soon",
     None,
 ]
+
+
+async def test_the_latest_validity_redeems(acme: Api) -> None:
+    """The last moment the document allows (November 9999, any offset) works end to end."""
+    created = await create(acme, body(validity="9999-11-30T23:59:59-23:59"))
+    assert created.status_code == 201, created.text
+    assert created.json()["validity"] == "9999-12-01T23:58:59Z"
+    assert (await acme.redeem()).status_code == 201
 
 
 async def test_bad_validity_is_422(acme: Api) -> None:

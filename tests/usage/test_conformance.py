@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -44,6 +44,14 @@ async def test_a_user_may_use_each_code_once(store: UsageStore) -> None:
     assert await store.record(usage("u-1", code="SUMMER"), expires_at=EXPIRES)
     assert not await store.record(usage("u-1", code="SUMMER"), expires_at=EXPIRES)
     assert (await store.count("SPRING", NOW), await store.count("SUMMER", NOW)) == (1, 1)
+
+
+async def test_a_code_valid_to_the_last_campaign_day_keeps_its_usages(store: UsageStore) -> None:
+    """The latest validity the API takes (end of November 9999) plus the longest grace is still a date."""
+    latest = datetime(9999, 11, 30, 23, 59, 59, tzinfo=UTC) + timedelta(minutes=23 * 60 + 59, days=28)
+    assert await store.record(usage("u-1", code="FOREVER"), expires_at=latest)
+    assert not await store.record(usage("u-1", code="FOREVER"), expires_at=latest)
+    assert await store.used_at("FOREVER", "u-1", now=NOW) is not None
 
 
 async def test_pending_fills_the_limit_however_unevenly_the_usages_spread(store: UsageStore) -> None:
