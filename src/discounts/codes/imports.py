@@ -1,0 +1,80 @@
+"""Importing codes a brand already has (moving from another platform): all of them, or none.
+
+An import is a batch of its own (kind ``imported``, ``done`` at once), so its codes are
+exported, counted and shown like a generated batch's. Every line that cannot be imported is
+reported, each with its place: codes given twice (422) first, then codes that exist already
+anywhere in the service (409 ``code_exists``). Existing codes are found by inserting with
+``ON CONFLICT DO NOTHING`` and seeing which rows did not go in — no check-then-insert, so a
+code created meanwhile is reported too — and the transaction is rolled back whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from discounts.auth import Principal, Role
+from discounts.codes.batches import add_batch, batch_rule
+from discounts.codes.models import DiscountCode, DiscountCodeBatch
+from discounts.codes.schemas import ImportIn
+from discounts.db import UnitOfWork, dialect_insert
+from discounts.errors import CodeExists, InvalidInput
+from discounts.fields import code_hash
+
+#: Rows per INSERT statement (SQLite's bound-parameter limit).
+ROWS_PER_STATEMENT = 1000
+
+
+def twice(codes: Sequence[str]) -> list[tuple[int, int]]:
+    """(place, first place) of every code that appears again after its first place."""
+    first: dict[str, int] = {}
+    again = []
+    for place, code in enumerate(codes):
+        seen = first.setdefault(code, place)
+        if seen != place:
+            again.append((place, seen))
+    return again
+
+
+async def import_codes(uow: UnitOfWork, principal: Principal, data: ImportIn, now: datetime) -> DiscountCodeBatch:
+    """A ``done`` batch holding ``data.codes`` in their order; raises with every refused line listed."""
+    principal.require(Role.brand)
+    session = uow.session
+    rule = await batch_rule(session, principal, data, now)
+    repeated = twice(data.codes)
+    if repeated:
+        raise InvalidInput.each(
+            [(["codes", place], f"{data.codes[place]} is codes[{first}] again") for place, first in repeated]
+        )
+    count = len(data.codes)
+    batch = await add_batch(
+        session, rule, data.validity, now, kind="imported", status="done", count=count, generated=count, finished_at=now
+    )
+    template = {"rule_id": rule.id, "validity": data.validity, "created_at": now, "batch_id": batch.id}
+    taken = await _insert(session, data.codes, template)
+    if taken:
+        errors: list[dict[str, Any]] = [
+            {"loc": ["body", "codes", str(place)], "msg": f"{data.codes[place]} exists already", "type": "code_exists"}
+            for place in taken
+        ]
+        more = f" (and {len(taken) - 1} more)" if len(taken) > 1 else ""
+        raise CodeExists(f"codes[{taken[0]}]: {data.codes[taken[0]]} exists already{more}", errors)
+    return batch
+
+
+async def _insert(session: AsyncSession, codes: Sequence[str], template: dict[str, Any]) -> list[int]:
+    """Insert what is new; returns the places of the codes that exist already (nothing is undone here)."""
+    insert = dialect_insert(session)
+    statement = insert(DiscountCode).on_conflict_do_nothing().returning(DiscountCode.id)
+    taken = []
+    for start in range(0, len(codes), ROWS_PER_STATEMENT):
+        part = codes[start : start + ROWS_PER_STATEMENT]
+        rows = [
+            {**template, "id": code, "hash": code_hash(code), "batch_seq": start + n + 1} for n, code in enumerate(part)
+        ]
+        added = set(await session.scalars(statement, rows))
+        taken += [start + n for n, code in enumerate(part) if code not in added]
+    return taken
