@@ -98,6 +98,6 @@ async def import_batch(
     body: ImportIn, uow: UnitOfWorkDep, principal: BrandPrincipal, now: NowDep, response: Response
 ) -> BatchOut:
     """Import up to 100,000 existing codes as a batch, all or none: each refused code is listed in ``errors``."""
-    batch = await import_codes(uow, principal, body, now)
+    batch = await import_codes(uow, principal, body.rule, body.validity, body.codes, now)
     _located(response, batch.id)
     return await batches.batch_view(uow.session, batch)

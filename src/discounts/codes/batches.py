@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from discounts.auth import Principal, Role
 from discounts.codes.generation import ALPHABET, SPACE_FACTOR, code_space, shortest_length
 from discounts.codes.models import DiscountCode, DiscountCodeBatch, DiscountRule
-from discounts.codes.schemas import BatchIn, BatchOut, ImportIn, RuleIn
+from discounts.codes.schemas import BatchIn, BatchOut, RuleIn
 from discounts.codes.service import check_validity, rule_for
 from discounts.codes.terms import rule_out
 from discounts.db import UnitOfWork
@@ -35,14 +35,13 @@ CSV_HEADER = "code,hash\r\n"
 
 
 async def batch_rule(
-    session: AsyncSession, principal: Principal, data: BatchIn | ImportIn, now: datetime
+    session: AsyncSession, principal: Principal, rule: RuleIn | int, validity: datetime, now: datetime
 ) -> DiscountRule:
     """The batch's rule: an inline one is single-use unless it says otherwise; an existing one as it is."""
-    rule = data.rule
     if isinstance(rule, RuleIn) and rule.max_uses is None:
         rule = rule.model_copy(update={"max_uses": 1})
     found = await rule_for(session, principal, rule, now)
-    check_validity(found, isinstance(rule, RuleIn), data.validity, now)
+    check_validity(found, isinstance(rule, RuleIn), validity, now)
     return found
 
 
@@ -70,7 +69,7 @@ async def create_batch(uow: UnitOfWork, principal: Principal, data: BatchIn, now
     """A new batch, ``queued``; its generation is enqueued once the request has committed."""
     principal.require(Role.brand)
     session = uow.session
-    rule = await batch_rule(session, principal, data, now)
+    rule = await batch_rule(session, principal, data.rule, data.validity, now)
     prefix = data.prefix or ""
     if len(prefix) + data.length > 64:
         raise InvalidInput("prefix", f"prefix + length is at most 64 characters ({len(prefix)} + {data.length} here)")
@@ -180,11 +179,13 @@ async def batch_codes(
             return
 
 
-async def csv_lines(sessions: async_sessionmaker[AsyncSession], batch_id: str) -> AsyncIterator[str]:
-    """The batch as CSV (RFC 4180: ``code,hash`` then a line per code, CRLF), a page of lines at a time.
+def csv_page(rows: list[tuple[str, str]]) -> str:
+    """Lines of the batch's CSV (RFC 4180, CRLF); code strings and hashes hold nothing that needs quoting."""
+    return "".join(f"{code},{digest}\r\n" for code, digest in rows)
 
-    Code strings and hashes hold no comma, quote or line break, so nothing is quoted.
-    """
+
+async def csv_lines(sessions: async_sessionmaker[AsyncSession], batch_id: str) -> AsyncIterator[str]:
+    """The batch as CSV: ``code,hash``, then a line per code, a page of lines at a time."""
     yield CSV_HEADER
     async for rows in batch_codes(sessions, batch_id):
-        yield "".join(f"{code},{digest}\r\n" for code, digest in rows)
+        yield csv_page(rows)

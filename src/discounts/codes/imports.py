@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from discounts.auth import Principal, Role
 from discounts.codes.batches import add_batch, batch_rule
 from discounts.codes.models import DiscountCode, DiscountCodeBatch
-from discounts.codes.schemas import ImportIn
+from discounts.codes.schemas import RuleIn
 from discounts.db import UnitOfWork, dialect_insert
 from discounts.errors import CodeExists, InvalidInput
 from discounts.fields import code_hash
@@ -39,29 +39,34 @@ def twice(codes: Sequence[str]) -> list[tuple[int, int]]:
     return again
 
 
-async def import_codes(uow: UnitOfWork, principal: Principal, data: ImportIn, now: datetime) -> DiscountCodeBatch:
-    """A ``done`` batch holding ``data.codes`` in their order; raises with every refused line listed."""
+async def import_codes(
+    uow: UnitOfWork, principal: Principal, rule: RuleIn | int, validity: datetime, codes: Sequence[str], now: datetime
+) -> DiscountCodeBatch:
+    """A ``done`` batch holding ``codes`` (upper-case strings) in their order; raises listing every refused one.
+
+    Places in errors are ``["body", "codes", index]``, as in the API's body (the command line turns them into lines).
+    """
     principal.require(Role.brand)
     session = uow.session
-    rule = await batch_rule(session, principal, data, now)
-    repeated = twice(data.codes)
+    found = await batch_rule(session, principal, rule, validity, now)
+    repeated = twice(codes)
     if repeated:
         raise InvalidInput.each(
-            [(["codes", place], f"{data.codes[place]} is codes[{first}] again") for place, first in repeated]
+            [(["codes", place], f"{codes[place]} is codes[{first}] again") for place, first in repeated]
         )
-    count = len(data.codes)
+    count = len(codes)
     batch = await add_batch(
-        session, rule, data.validity, now, kind="imported", status="done", count=count, generated=count, finished_at=now
+        session, found, validity, now, kind="imported", status="done", count=count, generated=count, finished_at=now
     )
-    template = {"rule_id": rule.id, "validity": data.validity, "created_at": now, "batch_id": batch.id}
-    taken = await _insert(session, data.codes, template)
+    template = {"rule_id": found.id, "validity": validity, "created_at": now, "batch_id": batch.id}
+    taken = await _insert(session, codes, template)
     if taken:
         errors: list[dict[str, Any]] = [
-            {"loc": ["body", "codes", str(place)], "msg": f"{data.codes[place]} exists already", "type": "code_exists"}
+            {"loc": ["body", "codes", str(place)], "msg": f"{codes[place]} exists already", "type": "code_exists"}
             for place in taken
         ]
         more = f" (and {len(taken) - 1} more)" if len(taken) > 1 else ""
-        raise CodeExists(f"codes[{taken[0]}]: {data.codes[taken[0]]} exists already{more}", errors)
+        raise CodeExists(f"codes[{taken[0]}]: {codes[taken[0]]} exists already{more}", errors)
     return batch
 
 
