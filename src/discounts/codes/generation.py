@@ -20,9 +20,9 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Table, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from discounts import metrics
@@ -33,6 +33,9 @@ from discounts.notify.fanout import schedule_fanout
 from discounts.notify.handout import batch_subject
 
 log = logging.getLogger(__name__)
+
+#: The table itself: the ORM's bulk insert spent more per row than the database (cProfile).
+CODES = cast(Table, DiscountCode.__table__)
 
 #: Upper-case letters and digits without the look-alikes 0 O 1 I L: 31 characters.
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -152,9 +155,7 @@ async def add_codes(session: AsyncSession, maker: CodeMaker, places: Sequence[in
             {**template, "id": code, "hash": code_hash(code), "batch_seq": place}
             for code, place in zip(drawn, pending, strict=False)
         ]
-        added = set(
-            await session.scalars(insert(DiscountCode).on_conflict_do_nothing().returning(DiscountCode.id), rows)
-        )
+        added = set(await session.scalars(insert(CODES).on_conflict_do_nothing().returning(CODES.c.id), rows))
         taken = [row["batch_seq"] for row in rows if row["id"] not in added]
         if taken or len(rows) < len(pending):
             metrics.BATCH_COLLISIONS.inc(len(taken) + len(pending) - len(rows))

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from discounts.auth import Principal, Role
@@ -24,6 +25,7 @@ from discounts.db import UnitOfWork, dialect_insert
 from discounts.errors import CodeExists, InvalidInput
 from discounts.fields import code_hash
 
+CODES = cast(Table, DiscountCode.__table__)
 #: Rows per INSERT statement (SQLite's bound-parameter limit).
 ROWS_PER_STATEMENT = 1000
 
@@ -73,7 +75,7 @@ async def import_codes(
 async def _insert(session: AsyncSession, codes: Sequence[str], template: dict[str, Any]) -> list[int]:
     """Insert what is new; returns the places of the codes that exist already (nothing is undone here)."""
     insert = dialect_insert(session)
-    statement = insert(DiscountCode).on_conflict_do_nothing().returning(DiscountCode.id)
+    statement = insert(CODES).on_conflict_do_nothing().returning(CODES.c.id)
     taken = []
     for start in range(0, len(codes), ROWS_PER_STATEMENT):
         part = codes[start : start + ROWS_PER_STATEMENT]

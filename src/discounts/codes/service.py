@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
@@ -107,6 +108,26 @@ async def find_code(session: AsyncSession, ref: str) -> DiscountCode:
         for code in sorted(found, key=lambda c: c.id != ref.upper()):
             return code
     raise CodeNotFound(f"no code {ref!r}")
+
+
+async def find_codes(session: AsyncSession, refs: Sequence[str]) -> dict[str, DiscountCode]:
+    """Many codes in one query, each under its ``ref.upper()``; unknown refs are left out.
+
+    As :func:`find_code`: a string (any case) or a hash, the string winning for a ref that is both.
+    """
+    strings = {ref.upper() for ref in refs if is_code_string(ref)}
+    hashes = {ref.lower() for ref in refs if is_code_hash(ref)}
+    candidates = []
+    if strings:
+        candidates.append(DiscountCode.id.in_(strings))
+    if hashes:
+        candidates.append(DiscountCode.hash.in_(hashes))
+    if not candidates:
+        return {}
+    found = (await session.scalars(select(DiscountCode).where(or_(*candidates)))).all()
+    by_hash = {code.hash.upper(): code for code in found if code.hash in hashes}
+    by_string = {code.id: code for code in found if code.id in strings}
+    return by_hash | by_string
 
 
 async def list_codes(session: AsyncSession, principal: Principal) -> list[DiscountCode]:
