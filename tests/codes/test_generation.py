@@ -20,9 +20,12 @@ from discounts.codes.schemas import BatchIn, CodeIn, RuleIn
 from discounts.codes.service import create_code
 from discounts.db import unit_of_work
 from discounts.notify.models import Fanout
+from discounts.usage.ledger import insert_usages, ledger_batches, live_codes
+from tests.api.test_hot_path import count_queries
 from tests.codes.conftest import batch_places, count_codes, generate_all
 from tests.conftest import FakeClock
 from tests.notify.conftest import add_brand
+from tests.usage.conftest import usage
 
 VALIDITY = datetime(2027, 5, 31, 23, 59, 59, tzinfo=UTC)
 ACME = Principal("acme", Role.brand, "acme")
@@ -174,3 +177,22 @@ async def test_the_sweep_finds_batches_whose_chain_of_steps_was_lost(
     assert sorted(await stuck_batches(sessions, clock(), interval=interval, lease=lease)) == sorted(
         [queued.id, running.id]
     )
+
+
+@pytest.mark.usefixtures("brand")
+async def test_the_ledger_reads_of_a_rebuild_skip_batch_codes_nobody_used(
+    sessions: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    """A rebuild or a verify reads the ledger code by code: a million unused batch codes must not cost a query each."""
+    batch = await new_batch(sessions, clock, 2500)
+    await generate_all(sessions, batch.id, clock, chunk_size=2500)
+    used = (await codes_of(sessions, batch.id))[1234]
+    async with unit_of_work(sessions) as uow:
+        await insert_usages(uow.session, [usage("u-1", code=used)])
+    codes = await live_codes(sessions, now=clock(), grace=timedelta(days=7))
+    assert len(codes) == 2500
+    assert {live.limits.max_uses for live in codes} == {1}
+    queries = count_queries(sessions)
+    read = [usage async for batch in ledger_batches(sessions, codes, 100) for usage in batch]
+    assert [(u.code, u.user) for u in read] == [(used, "u-1")]
+    assert len(queries) == 4  # three questions of 1,000 codes each, then the one used code's rows
