@@ -13,7 +13,8 @@ Then, with the million codes in the database, `discounts serve --no-background` 
 at scale runs it) is loaded with `wrk` (benchmarks/requests.lua, 64 connections): first
 redemptions of one plain code by new users, then first redemptions of batch codes, each
 request a different code and a different user, then the plain code again — so the two are
-compared in one run, the plain code before and after. Prints Markdown tables.
+compared in one run, the plain code before and after. Also timed: an import of 100,000 codes
+in one request. Prints Markdown tables.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -142,6 +142,12 @@ def generate(env: dict[str, str], settings: Settings, count: int, keep: int) -> 
             api.put("/brands/acme/", json={"name": "Acme", "email": "p@acme.example"}, headers=service)
             body = {"rule": {"brand": "acme", "discount": 10}, "validity": "2099-01-01T00:00:00Z", "count": count}
             time.sleep(3)  # the worker is up: the clock starts at the request, not at Celery's boot
+            with Sampler(server.proc.pid).running() as idle:
+                time.sleep(2)
+            rows.append(
+                f"| idle, before the batch | | | worker: largest process {mib(idle.worker_each)}, all its processes"
+                f" {mib(idle.worker_sum)}; API process {mib(idle.api)} |"
+            )
             with Sampler(server.proc.pid).running() as sampled:
                 started = time.perf_counter()
                 batch = api.post("/discountcodebatch/", json=body, headers=brand).json()
@@ -172,15 +178,27 @@ def generate(env: dict[str, str], settings: Settings, count: int, keep: int) -> 
                 f"| stream codes.csv over HTTP ({size / 1e6:,.0f} MB) | {seconds:,.1f} s"
                 f" | {count / seconds:,.0f} codes/s | API process {mib(before)} before, peak {mib(sampled.api)} |"
             )
+            codes = [f"MOVED-{n:06d}" for n in range(100_000)]
+            body = {"rule": {"brand": "acme", "discount": 10}, "validity": "2099-01-01T00:00:00Z", "codes": codes}
+            started = time.perf_counter()
+            imported = api.post("/discountcodeimport/", json=body, headers=brand)
+            seconds = time.perf_counter() - started
+            assert imported.status_code == 201, imported.text[:300]
+            rows.append(
+                f"| import 100,000 codes in one request | {seconds:,.1f} s | {100_000 / seconds:,.0f} codes/s | |"
+            )
         started = time.perf_counter()
         with open(os.devnull, "wb") as sink:
-            argv = [sys.executable, "-m", "discounts", "codes", "export", batch["id"]]
-            subprocess.run(argv, env=env, stdout=sink, stderr=subprocess.DEVNULL, check=True)
+            # Through a fresh Python whose only child is the command, so its peak RSS is the command's own.
+            peak_of = "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True);"
+            peak_of += " print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)"
+            argv = [sys.executable, "-c", peak_of, sys.executable, "-m", "discounts", "codes", "export", batch["id"]]
+            done = subprocess.run(argv, env=env, stdout=sink, stderr=subprocess.PIPE, text=True, check=True)
         seconds = time.perf_counter() - started
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        peak = int(done.stderr.strip().splitlines()[-1])
         rows.append(
             f"| `discounts codes export` to /dev/null | {seconds:,.1f} s | {count / seconds:,.0f} codes/s"
-            f" | the command's peak {mib(peak)} (largest child so far) |"
+            f" | the command's peak {mib(peak)} |"
         )
     finally:
         server.stop()
@@ -231,7 +249,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=1_000_000)
     parser.add_argument("--databases", nargs="+", default=["sqlite", "postgresql"], choices=["sqlite", "postgresql"])
-    parser.add_argument("--stores", nargs="+", default=["redis", "embedded"], choices=["redis", "embedded"])
+    parser.add_argument("--stores", nargs="*", default=["redis", "embedded"], choices=["redis", "embedded"])
     parser.add_argument("--seconds", type=int, default=10, help="per wrk phase")
     parser.add_argument("--users", type=int, default=60_000, help="requests prepared per wrk phase")
     args = parser.parse_args()

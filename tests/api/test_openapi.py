@@ -125,7 +125,7 @@ async def test_errors_are_documented_as_problem_details(document: dict[str, Any]
 
 
 async def test_idempotency_key_is_documented_where_it_is_accepted(document: dict[str, Any]) -> None:
-    for path in ("/api/v1/discountcodeusage/", "/api/v1/discountcode/"):
+    for path in ("/api/v1/discountcodeusage/", "/api/v1/discountcode/", "/api/v1/discountcodebatch/"):
         parameters = document["paths"][path]["post"]["parameters"]
         (header,) = [p for p in parameters if p["name"] == "Idempotency-Key"]
         assert header["in"] == "header"

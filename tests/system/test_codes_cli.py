@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -134,3 +136,9 @@ def test_a_batch_that_is_not_done_or_does_not_exist_is_not_exported(env: dict[st
     result = run_cli("codes", "export", "f" * 32, env=env)
     assert (result.returncode, result.stdout) == (1, "")
     assert "no batch" in result.stderr
+
+
+def test_the_command_does_not_import_the_metrics_before_serve_configures_them() -> None:
+    """``serve`` sets PROMETHEUS_MULTIPROC_DIR after the command is imported; metrics imported sooner count nowhere."""
+    check = "import sys, discounts.cli; sys.exit('discounts.metrics' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", check], check=False).returncode == 0

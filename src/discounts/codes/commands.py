@@ -1,4 +1,9 @@
-"""``discounts codes export|import``: a batch's codes out as CSV, a brand's existing codes in."""
+"""``discounts codes export|import``: a batch's codes out as CSV, a brand's existing codes in.
+
+The batch modules are imported inside the commands: they import ``discounts.metrics``, which
+must not be imported before ``discounts serve`` has set ``PROMETHEUS_MULTIPROC_DIR`` (its API
+process would count in memory only, and /metrics would show none of its counters).
+"""
 
 from __future__ import annotations
 
@@ -16,8 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from discounts.auth import Principal, Role
 from discounts.clock import utcnow
-from discounts.codes.batches import CSV_HEADER, batch_codes, csv_page, load_batch, require_done
-from discounts.codes.imports import import_codes
 from discounts.codes.schemas import MAX_BATCH
 from discounts.db import make_engine, make_sessionmaker, unit_of_work
 from discounts.errors import DiscountsError
@@ -61,6 +64,7 @@ def _problems(exc: DiscountsError) -> list[str]:
 @codes_app.command("export")
 def export(batch_id: Annotated[str, typer.Argument(help="The batch's id")]) -> None:
     """Write a batch's codes to stdout as CSV (code,hash), with a progress bar on stderr."""
+    from discounts.codes.batches import CSV_HEADER, batch_codes, csv_page, load_batch, require_done
 
     async def work(sessions: async_sessionmaker[AsyncSession]) -> int:
         async with sessions() as session:
@@ -91,6 +95,7 @@ def import_file(
     validity: Annotated[str, typer.Option(help="Last moment the codes can be used, e.g. 2027-12-31T23:59:59Z")],
 ) -> None:
     """Import a brand's existing codes as a batch: all of them, or none (each refused line is listed)."""
+    from discounts.codes.imports import import_codes
     try:
         until: datetime = TypeAdapter(UTCTime).validate_python(validity)
     except ValidationError as exc:
