@@ -96,6 +96,7 @@ def import_file(
 ) -> None:
     """Import a brand's existing codes as a batch: all of them, or none (each refused line is listed)."""
     from discounts.codes.imports import import_codes
+
     try:
         until: datetime = TypeAdapter(UTCTime).validate_python(validity)
     except ValidationError as exc:
