@@ -16,7 +16,7 @@ from starlette.routing import compile_path
 
 from discounts import logs
 from discounts.api.bodies import add_documented_models
-from discounts.errors import UNREACHABLE, DiscountsError, InvalidInput, NotCopiedYet, RateLimited, Unauthenticated
+from discounts.errors import UNREACHABLE, DiscountsError, NotCopiedYet, RateLimited, Unauthenticated
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +28,9 @@ HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_lar
 DESCRIPTIONS = {
     401: "No token, or an invalid, expired or wrongly signed one (`unauthenticated`)",
     403: "The caller may not do this (`forbidden`, `brand_mismatch`, `user_mismatch`, `not_in_group`)",
-    404: "No such resource (`code_not_found`, `usage_not_found`, ...)",
+    404: "No such resource (`code_not_found`, `usage_not_found`, `batch_not_found`, ...)",
     409: "A conflict with stored state (`code_exists`, `code_already_used`, `code_not_active`, `code_exhausted`,"
-    " `idempotency_in_progress`)",
+    " `idempotency_in_progress`, `batch_not_ready`)",
     410: "The code's validity has passed (`code_expired`), or the checkout hold has (`hold_expired`)",
     413: "The body is larger than the service takes (`payload_too_large`)",
     415: "The body is not JSON (`unsupported_media_type`)",
@@ -121,9 +121,8 @@ async def domain_error(request: Request, exc: Exception) -> Response:
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token"' if sent else "Bearer"
     if isinstance(exc, RateLimited | NotCopiedYet):
         headers["Retry-After"] = str(exc.retry_after)
-    errors = exc.errors if isinstance(exc, InvalidInput) else None
     return problem(
-        exc.status, exc.code, exc.title, exc.detail, errors=errors, headers=headers, instance=request.scope["path"]
+        exc.status, exc.code, exc.title, exc.detail, errors=exc.errors, headers=headers, instance=request.scope["path"]
     )
 
 
