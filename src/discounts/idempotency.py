@@ -77,13 +77,21 @@ class Idempotency:
     def storage_key(principal: str, key: str) -> str:
         return hashlib.sha256(f"{principal}\x00{key}".encode()).hexdigest()
 
-    async def begin(self, principal: str, key: str, fingerprint: str) -> tuple[str, str] | Answer:
+    @staticmethod
+    def new_token() -> str:
+        return secrets.token_hex(16)
+
+    async def begin(
+        self, principal: str, key: str, fingerprint: str, token: str | None = None
+    ) -> tuple[str, str] | Answer:
         """``(storage key, token)`` to run the request and then :meth:`finish`; or the first answer to replay.
 
         Raises :class:`IdempotencyKeyReused` for another request, :class:`IdempotencyInProgress`
-        while the first is still running.
+        while the first is still running. A caller that passes its own ``token`` can free the
+        lease even when the store went away before saying whether it took it (``finish`` with
+        ``(storage_key(principal, key), token)`` deletes only a lease of that token).
         """
-        stored_key, token = self.storage_key(principal, key), secrets.token_hex(16)
+        stored_key, token = self.storage_key(principal, key), token or self.new_token()
         found = await self.storage.claim(stored_key, _in_flight(token, fingerprint), self.lease_seconds)
         if found is None:
             return stored_key, token

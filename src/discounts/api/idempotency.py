@@ -85,13 +85,18 @@ class Idempotent:
             message = await receive()
             body += message.get("body", b"")
             more = message.get("more_body", False)
-        fingerprint = runtime.idempotency.fingerprint("POST", path, bytes(body))
+        idempotency = runtime.idempotency
+        fingerprint = idempotency.fingerprint("POST", path, bytes(body))
+        owner, token = f"{principal.role.value}:{principal.sub}", idempotency.new_token()
         try:
-            begun = await runtime.idempotency.begin(f"{principal.role.value}:{principal.sub}", key, fingerprint)
+            begun = await idempotency.begin(owner, key, fingerprint, token)
         except DiscountsError as refused:
             await (await problems.domain_error(Request(scope), refused))(scope, receive, send)
             return
         except UNREACHABLE as exc:
+            # The store may have taken the lease and gone before answering: free it once it is
+            # back, or every retry would be 409 in flight until the lease ran out.
+            _finish_later(runtime, (idempotency.storage_key(owner, key), token), fingerprint, None)
             await (await problems.unavailable(Request(scope), exc))(scope, receive, send)
             return
         if isinstance(begun, Answer):
@@ -154,11 +159,15 @@ async def _finish(runtime: Runtime, owned: tuple[str, str], fingerprint: str, an
         await runtime.idempotency.finish(owned, fingerprint, answer)
     except UNREACHABLE as exc:
         log.warning("could not keep the answer of an Idempotency-Key request (%r); trying again", exc)
-        task = asyncio.create_task(_finish_when_back(runtime, owned, fingerprint, answer))
-        _unfinished.add(task)
-        task.add_done_callback(_unfinished.discard)
+        _finish_later(runtime, owned, fingerprint, answer)
     except Exception:
         log.warning("could not keep the answer of an Idempotency-Key request", exc_info=True)
+
+
+def _finish_later(runtime: Runtime, owned: tuple[str, str], fingerprint: str, answer: Answer | None) -> None:
+    task = asyncio.create_task(_finish_when_back(runtime, owned, fingerprint, answer))
+    _unfinished.add(task)
+    task.add_done_callback(_unfinished.discard)
 
 
 async def _finish_when_back(runtime: Runtime, owned: tuple[str, str], fingerprint: str, answer: Answer | None) -> None:
@@ -169,7 +178,10 @@ async def _finish_when_back(runtime: Runtime, owned: tuple[str, str], fingerprin
             await runtime.idempotency.finish(owned, fingerprint, answer)
         except UNREACHABLE:
             continue
-        log.info("kept the answer of an Idempotency-Key request once its store was back")
+        except Exception:
+            log.warning("could not keep the answer of an Idempotency-Key request", exc_info=True)
+            return
+        log.info("settled an Idempotency-Key record once its store was back")
         return
 
 
