@@ -137,9 +137,9 @@ class InvalidInput(DiscountsError):
 
     status, code, title = 422, "validation_error", "Invalid request"
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, *, where: str = "body") -> None:
         super().__init__(f"{field}: {message}")
-        self.errors: list[dict[str, Any]] = [{"loc": ["body", *field.split(".")], "msg": message}]
+        self.errors: list[dict[str, Any]] = [{"loc": [where, *field.split(".")], "msg": message}]
 
 
 class IdempotencyInProgress(DiscountsError):

@@ -103,6 +103,15 @@ async def find_code(session: AsyncSession, ref: str) -> DiscountCode:
     raise CodeNotFound(f"no code {ref!r}")
 
 
+async def brand_code(session: AsyncSession, principal: Principal, ref: str) -> DiscountCode:
+    """One of the brand's own codes, by string or hash; another brand's is 403 ``brand_mismatch``."""
+    principal.require(Role.brand)
+    code = await find_code(session, ref)
+    if code.rule.brand != principal.brand:
+        raise BrandMismatch(f"code {code.id} belongs to another brand")
+    return code
+
+
 async def list_codes(session: AsyncSession, principal: Principal) -> list[DiscountCode]:
     principal.require(Role.brand)
     query = select(DiscountCode).join(DiscountRule).where(DiscountRule.brand == principal.brand)
