@@ -6,7 +6,8 @@
     ├── Forbidden              403 forbidden
     │   ├── BrandMismatch      403 brand_mismatch
     │   ├── UserMismatch       403 user_mismatch
-    │   └── NotInGroup         403 not_in_group (the code is for another user group)
+    │   ├── NotInGroup         403 not_in_group (the code is for another user group)
+    │   └── StaleForm          403 stale_form (a dashboard form without this session's CSRF token)
     ├── NotFound               404 (code_not_found, rule_not_found, brand_not_found, user_not_found,
     │                              usage_not_found)
     ├── CodeExists             409 code_exists
@@ -67,6 +68,10 @@ class UserMismatch(Forbidden):
 
 class NotInGroup(Forbidden):
     code, title = "not_in_group", "The code is for another group of users"
+
+
+class StaleForm(Forbidden):
+    code, title = "stale_form", "The form is out of date"
 
 
 class NotFound(DiscountsError):

@@ -93,6 +93,11 @@ class Settings(BaseSettings):
     ledger_batch_size: int = Field(default=1000, ge=1)
     code_cache_seconds: float = Field(default=2.0, ge=0)
 
+    #: How long a dashboard sign-in link (``discounts dashboard-link``) can be used, once.
+    dashboard_link_seconds: int = Field(default=900, ge=60, le=7 * 86_400)
+    #: How long a dashboard session lasts after sign-in (signing out ends it sooner).
+    dashboard_session_seconds: int = Field(default=8 * 3600, ge=300, le=30 * 86_400)
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     #: ``text`` for a terminal, ``json`` (one object per line) for a log collector.
     log_format: Literal["text", "json"] = "text"

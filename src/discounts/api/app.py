@@ -14,7 +14,18 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from discounts import logs, metrics
-from discounts.api import codes, directory, notifications, ops, problems, stats, usage
+from discounts.api import (
+    codes,
+    dashboard_auth,
+    dashboard_pages,
+    dashboard_support,
+    directory,
+    notifications,
+    ops,
+    problems,
+    stats,
+    usage,
+)
 from discounts.api.bodies import is_json
 from discounts.api.deps import raw_header
 from discounts.api.hot_routes import HotRoutes, with_trailing_slash
@@ -176,8 +187,11 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     problems.install(app)
-    for module in (directory, codes, usage, notifications, stats, ops):
+    for module in (directory, codes, usage, notifications, stats, dashboard_auth, ops):
         app.include_router(module.router)
+    app.include_router(dashboard_auth.pages)
+    app.include_router(dashboard_pages.router)
+    dashboard_support.install(app)
     app.add_middleware(RequireJsonBody)
     app.add_middleware(OptionalTrailingSlash)
     put_hot_routes_outside(app, settings)

@@ -264,19 +264,5 @@ async def _load(notifier: Notifier, chunk_id: int) -> ChunkWork:
         users = list((await session.scalars(members)).all())
         done = select(Delivery.user_id).where(Delivery.code_id == code.id, within(Delivery.user_id, chunk))
         delivered = set((await session.scalars(done)).all())
-    facts = CodeFacts(
-        code=code.id,
-        code_hash=code.hash,
-        brand_name=brand.name,
-        discount=code.rule.discount,
-        validity=code.validity,
-        group=code.rule.group,
-        amount_off=code.rule.amount_off,
-        currency=code.rule.currency,
-        min_amount=code.rule.min_amount,
-        starts_at=code.rule.starts_at,
-        max_uses=code.rule.max_uses,
-        max_uses_per_user=code.rule.max_uses_per_user,
-        budget=code.rule.budget,
-    )
+    facts = CodeFacts.of(code, brand.name)
     return ChunkWork(chunk=chunk, code=facts, users=users, delivered=delivered)
