@@ -75,7 +75,9 @@ def _value(name: str, raw: str, tz: ZoneInfo) -> object:
 def code_body(form: Mapping[str, str], brand: str) -> dict[str, Any]:
     """The JSON body of ``POST /api/v1/discountcode/`` for what the form holds; blank fields are left out."""
     tz = zone(form.get("tz"))
-    body: dict[str, Any] = {"id": form.get("id", "").strip(), "validity": _time(form.get("validity", ""), tz)}
+    body: dict[str, Any] = {"id": form.get("id", "").strip()}
+    if form.get("validity"):  # else the API's own "Field required"
+        body["validity"] = _time(form["validity"], tz)
     reuse = form.get("rule", "new")
     if reuse != "new":
         body["rule"] = int(reuse) if reuse.isdigit() else reuse
