@@ -17,8 +17,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, text, tuple_
+from sqlalchemy import Integer, String, and_, bindparam, func, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from discounts.money import to_cents
@@ -27,8 +28,8 @@ from discounts.usage.store import RANK, Status, Usage
 
 #: An arbitrary constant naming the advisory lock that serialises ledger writes on PostgreSQL.
 LEDGER_LOCK = 0x6C65_6467
-#: Keys per query when reading the ledger's state of a batch (SQLite allows 32,766 parameters).
-READ_CHUNK = 500
+#: Keys per query when reading the ledger's state of a batch (3 parameters each; SQLite allows 32,766).
+READ_CHUNK = 1000
 
 Key = tuple[str, str, int]
 
@@ -71,7 +72,12 @@ async def lock_ledger(session: AsyncSession) -> None:
 
 
 async def known_states(session: AsyncSession, keys: Iterable[Key]) -> dict[Key, Known]:
-    """The ledger's state of these usages, for the ones it has."""
+    """The ledger's state of these usages, for the ones it has.
+
+    The keys are joined as a table: on PostgreSQL three arrays through ``unnest`` (a row-value
+    ``IN`` of 1,000 keys, 3,000 parameters, cost ~140 ms a batch there, five times the copy
+    itself: benchmarks/README.md); SQLite takes the row-value ``IN`` well.
+    """
     wanted = sorted(keys)
     found: dict[Key, Known] = {}
     columns = (
@@ -84,10 +90,33 @@ async def known_states(session: AsyncSession, keys: Iterable[Key]) -> dict[Key, 
         DiscountUsage.amount,
         DiscountUsage.discount_amount,
     )
-    key = tuple_(DiscountUsage.code, DiscountUsage.user_id, DiscountUsage.use)
+    postgres = session.get_bind().dialect.name == "postgresql"
     for start in range(0, len(wanted), READ_CHUNK):
-        rows = await session.execute(select(*columns).where(key.in_(wanted[start : start + READ_CHUNK])))
-        for code, user, use, status, used_at, currency, amount, discount in rows:
+        part = wanted[start : start + READ_CHUNK]
+        if postgres:  # three array parameters, whatever the batch's size
+            codes, users, uses = (list(items) for items in zip(*part, strict=True))
+            batch = (
+                func.unnest(
+                    bindparam("codes", codes, type_=ARRAY(String)),
+                    bindparam("users", users, type_=ARRAY(String)),
+                    bindparam("uses", uses, type_=ARRAY(Integer)),
+                )
+                .table_valued("code", "user_id", "use")
+                .render_derived(name="batch")
+            )
+            joined = select(*columns).join(
+                batch,
+                and_(
+                    DiscountUsage.code == batch.c.code,
+                    DiscountUsage.user_id == batch.c.user_id,
+                    DiscountUsage.use == batch.c.use,
+                ),
+            )
+        else:  # SQLite looks each row-value of the list up in the primary key
+            joined = select(*columns).where(
+                tuple_(DiscountUsage.code, DiscountUsage.user_id, DiscountUsage.use).in_(part)
+            )
+        for code, user, use, status, used_at, currency, amount, discount in await session.execute(joined):
             found[code, user, use] = Known(Status(status), used_at, currency, amount, discount)
     return found
 
