@@ -215,11 +215,16 @@ async def run(args: argparse.Namespace) -> None:
             url = f"sqlite+aiosqlite:///{Path(scratch) / 'ledger.sqlite3'}"
         try:
             await upgrade(url)
+            if args.without_rollup:
+                switch_rollup_off()
             filled = await fill(url, args.usages, args.batch)
+            kept = "no rollup (the insert before issue 11)" if args.without_rollup else "rollup kept"
             print(
-                f"| {args.database} | ledger copy of {args.usages:,} usages (batches of {args.batch:,}), rollup kept"
+                f"| {args.database} | ledger copy of {args.usages:,} usages (batches of {args.batch:,}), {kept}"
                 f" | {args.usages / filled:,.0f} usages/s |"
             )
+            if args.without_rollup:
+                return
             p50, p99, uses = await in_process(url, args.rounds)
             print(
                 f"| {args.database} | `code_stats` in-process ({uses:,} uses), {args.rounds} calls"

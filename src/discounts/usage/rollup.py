@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Integer, String, and_, bindparam, func, select, text, tuple_
+from sqlalchemy import Integer, String, and_, bindparam, column, func, select, text, values
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -76,7 +76,8 @@ async def known_states(session: AsyncSession, keys: Iterable[Key]) -> dict[Key, 
 
     The keys are joined as a table: on PostgreSQL three arrays through ``unnest`` (a row-value
     ``IN`` of 1,000 keys, 3,000 parameters, cost ~140 ms a batch there, five times the copy
-    itself: benchmarks/README.md); SQLite takes the row-value ``IN`` well.
+    itself: benchmarks/README.md), on SQLite a VALUES list as a CTE (its row-value ``IN`` scans
+    the whole ledger for every batch).
     """
     wanted = sorted(keys)
     found: dict[Key, Known] = {}
@@ -93,6 +94,7 @@ async def known_states(session: AsyncSession, keys: Iterable[Key]) -> dict[Key, 
     postgres = session.get_bind().dialect.name == "postgresql"
     for start in range(0, len(wanted), READ_CHUNK):
         part = wanted[start : start + READ_CHUNK]
+        batch: Any
         if postgres:  # three array parameters, whatever the batch's size
             codes, users, uses = (list(items) for items in zip(*part, strict=True))
             batch = (
@@ -104,18 +106,17 @@ async def known_states(session: AsyncSession, keys: Iterable[Key]) -> dict[Key, 
                 .table_valued("code", "user_id", "use")
                 .render_derived(name="batch")
             )
-            joined = select(*columns).join(
-                batch,
-                and_(
-                    DiscountUsage.code == batch.c.code,
-                    DiscountUsage.user_id == batch.c.user_id,
-                    DiscountUsage.use == batch.c.use,
-                ),
-            )
-        else:  # SQLite looks each row-value of the list up in the primary key
-            joined = select(*columns).where(
-                tuple_(DiscountUsage.code, DiscountUsage.user_id, DiscountUsage.use).in_(part)
-            )
+        else:  # a VALUES list as a CTE: SQLite searches the primary key for each (a row-value IN scans the table)
+            listed = values(column("code", String), column("user_id", String), column("use", Integer), name="batch")
+            batch = listed.data(part).cte("batch")
+        joined = select(*columns).join(
+            batch,
+            and_(
+                DiscountUsage.code == batch.c.code,
+                DiscountUsage.user_id == batch.c.user_id,
+                DiscountUsage.use == batch.c.use,
+            ),
+        )
         for code, user, use, status, used_at, currency, amount, discount in await session.execute(joined):
             found[code, user, use] = Known(Status(status), used_at, currency, amount, discount)
     return found
