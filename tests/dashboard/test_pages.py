@@ -206,3 +206,6 @@ async def test_pages_are_locked_down(acme: Browser, api: Api) -> None:
         assert missing.status_code == 404
         assert missing.headers["content-type"].startswith("text/html")
     assert (await acme.client.get("/dashboard/static/vendor/htmx.min.js")).status_code == 200
+    wrong = await acme.client.put("/dashboard/codes/new")
+    assert wrong.status_code == 405
+    assert set(wrong.headers["allow"].split(", ")) == {"GET", "POST"}

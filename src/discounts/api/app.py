@@ -189,9 +189,10 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
     problems.install(app)
     for module in (directory, codes, usage, notifications, stats, dashboard_auth, ops):
         app.include_router(module.router)
-    app.include_router(dashboard_auth.pages)
-    app.include_router(dashboard_pages.router)
-    dashboard_support.install(app)
+    pages = [dashboard_auth.pages, dashboard_pages.router]
+    for router in pages:
+        app.include_router(router)
+    dashboard_support.install(app, pages)
     app.add_middleware(RequireJsonBody)
     app.add_middleware(OptionalTrailingSlash)
     put_hot_routes_outside(app, settings)

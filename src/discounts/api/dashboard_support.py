@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 from starlette.staticfiles import StaticFiles
 
 from discounts.api.deps import RuntimeDep, UnitOfWorkDep
@@ -125,15 +127,27 @@ def is_dashboard(request: Request) -> bool:
     return path == PREFIX or path.startswith(PREFIX + "/")
 
 
-def install(app: FastAPI) -> None:
+def page_methods(routers: list[APIRouter], request: Request) -> list[str]:
+    """Every method the dashboard answers at this path (its pages are not in the OpenAPI document)."""
+    methods: set[str] = set()
+    for router in routers:
+        for route in router.routes:
+            if isinstance(route, APIRoute) and route.matches(request.scope)[0] is not Match.NONE:
+                methods |= route.methods or set()
+    return sorted(methods)
+
+
+def install(app: FastAPI, routers: list[APIRouter]) -> None:
     """Pages for the dashboard's errors, its static files; the API's handlers for everything else."""
     app.mount(f"{PREFIX}/static", StaticFiles(directory=Path(STATIC)), name="dashboard-static")
     handlers = dict(app.exception_handlers)
 
-    def error_page(request: Request, status: int, title: str, detail: str) -> Response:
+    def error_page(request: Request, status: int, title: str, detail: str, headers: Any = None) -> Response:
         dashboard = get_dashboard(request, request.app.state.runtime)
         signed_in = request.cookies.get(COOKIE) is not None
-        return dashboard.page("error.html", status, title=title, detail=detail, status=status, signed_in=signed_in)
+        page = dashboard.page("error.html", status, title=title, detail=detail, status=status, signed_in=signed_in)
+        page.headers.update(headers or {})  # a 405's Allow
+        return page
 
     async def domain(request: Request, exc: Exception) -> Response:
         if not is_dashboard(request):
@@ -146,7 +160,10 @@ def install(app: FastAPI) -> None:
             return await handlers[HTTPException](request, exc)
         assert isinstance(exc, HTTPException)
         title = HTTP_CODES.get(exc.status_code, "error").replace("_", " ").capitalize()
-        return error_page(request, exc.status_code, title, str(exc.detail))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # Starlette names the first matching route's methods only
+            headers["Allow"] = ", ".join(page_methods(routers, request))
+        return error_page(request, exc.status_code, title, str(exc.detail), headers)
 
     async def invalid(request: Request, exc: Exception) -> Response:
         if not is_dashboard(request):
