@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from discounts import logs
 from discounts.auth import Role, mint_token
 from discounts.clock import utcnow
+from discounts.codes.commands import codes_app
 from discounts.dashboard.commands import dashboard_link
 from discounts.directory.schemas import BulkUserIn
 from discounts.settings import Settings, get_settings
@@ -40,6 +41,7 @@ users_app = typer.Typer(help="Users in the directory.", no_args_is_help=True)
 app.add_typer(brands_app, name="brands")
 app.add_typer(users_app, name="users")
 app.add_typer(usage_app, name="usage")
+app.add_typer(codes_app, name="codes")
 app.command("dashboard-link")(dashboard_link)
 
 

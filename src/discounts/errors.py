@@ -9,8 +9,9 @@
     │   ├── NotInGroup         403 not_in_group (the code is for another user group)
     │   └── StaleForm          403 stale_form (a dashboard form without this session's CSRF token)
     ├── NotFound               404 (code_not_found, rule_not_found, brand_not_found, user_not_found,
-    │                              usage_not_found)
-    ├── CodeExists             409 code_exists
+    │                              usage_not_found, batch_not_found)
+    ├── CodeExists             409 code_exists (an import lists each taken code in ``errors``)
+    ├── BatchNotReady          409 batch_not_ready (its codes are still being generated)
     ├── CodeAlreadyUsed        409 code_already_used (this user's uses are all taken)
     ├── CodeNotActive          409 code_not_active (before the rule's starts_at)
     ├── CodeExhausted          409 code_exhausted (max_uses reached, or the budget would be passed)
@@ -28,7 +29,8 @@
         └── MailRejected       the mail server refused this recipient or message (5xx): do not retry
 
 The domain raises these without knowing about HTTP; ``api/problems.py`` renders each one
-as RFC 9457 problem details from ``status``, ``code`` and ``title``.
+as RFC 9457 problem details from ``status``, ``code``, ``title`` and, where there are several
+things wrong at once, ``errors`` (one entry per field or line).
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ class DiscountsError(Exception):
     status: ClassVar[int] = 500
     code: ClassVar[str] = "internal_error"
     title: ClassVar[str] = "Internal error"
+    #: What is wrong, where, when it is more than one thing: ``{"loc": [...], "msg": ..., "type": ...}``.
+    errors: list[dict[str, Any]] | None = None
 
     def __init__(self, detail: str | None = None) -> None:
         super().__init__(detail or self.title)
@@ -94,8 +98,20 @@ class UserNotFound(NotFound):
     code, title = "user_not_found", "No such user"
 
 
+class BatchNotFound(NotFound):
+    code, title = "batch_not_found", "No such batch of codes"
+
+
 class CodeExists(DiscountsError):
     status, code, title = 409, "code_exists", "Discount code already exists"
+
+    def __init__(self, detail: str | None = None, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(detail)
+        self.errors = errors
+
+
+class BatchNotReady(DiscountsError):
+    status, code, title = 409, "batch_not_ready", "The batch's codes are not all there yet"
 
 
 class CodeAlreadyUsed(DiscountsError):
@@ -144,7 +160,15 @@ class InvalidInput(DiscountsError):
 
     def __init__(self, field: str, message: str, *, where: str = "body") -> None:
         super().__init__(f"{field}: {message}")
-        self.errors: list[dict[str, Any]] = [{"loc": [where, *field.split(".")], "msg": message}]
+        self.errors = [{"loc": [where, *field.split(".")], "msg": message}]
+
+    @classmethod
+    def each(cls, errors: list[tuple[list[str | int], str]]) -> InvalidInput:
+        """Several fields (or lines) wrong at once, every one listed: ``[(loc under body, why), ...]``."""
+        (first, why), more = errors[0], len(errors) - 1
+        refusal = cls(".".join(map(str, first)), why + (f" (and {more} more)" if more else ""))
+        refusal.errors = [{"loc": ["body", *map(str, loc)], "msg": msg} for loc, msg in errors]
+        return refusal
 
 
 class IdempotencyInProgress(DiscountsError):

@@ -48,6 +48,10 @@ LATENCY = Histogram(
 REDEMPTIONS = Counter("discounts_redemptions_total", "Redemption attempts by outcome", ["outcome"])
 EMAILS = Counter("discounts_emails_total", "E-mails by kind and outcome", ["kind", "outcome"])
 LEDGER_COPIED = Counter("discounts_ledger_copied_total", "Usages copied from the store's stream to the ledger")
+BATCH_CODES = Counter("discounts_batch_codes_total", "Codes generated for batches")
+BATCH_COLLISIONS = Counter(
+    "discounts_batch_collisions_total", "Generated codes that existed already and were drawn again"
+)
 
 
 #: Labelled children, looked up once: ``.labels()`` takes a lock and builds a tuple on every call.

@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     #: Prefix of the Celery queue names, so that deployments (or test runs) sharing a broker stay apart.
     queue_prefix: str = Field(default="discounts", pattern=r"^[A-Za-z0-9._-]{1,100}$")
     brand_digest_seconds: int = Field(default=60, ge=1)
+    #: Codes a batch's generation adds per step: one transaction, one task.
+    batch_chunk_size: int = Field(default=10_000, ge=1, le=100_000)
     ledger_batch_size: int = Field(default=1000, ge=1)
     code_cache_seconds: float = Field(default=2.0, ge=0)
 

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from discounts.api.app import create_app
+from discounts.codes.models import DiscountCodeBatch, DiscountRule
 from discounts.settings import Settings
-from tests.conftest import FakeClock
+from tests.codes.conftest import count_codes, generate_all
+from tests.conftest import Api, FakeClock
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -61,3 +69,49 @@ async def serve(settings: Settings, clock: FakeClock) -> AsyncIterator[httpx.Asy
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield client
+
+
+BATCH_VALIDITY = "2027-05-31T23:59:59Z"
+BATCHES = "/api/v1/discountcodebatch/"
+
+
+def batch_body(count: int = 25, **extra: Any) -> dict[str, Any]:
+    return {"rule": {"brand": "acme", "discount": 15}, "validity": BATCH_VALIDITY, "count": count, **extra}
+
+
+async def post_batch(api: Api, body: dict[str, Any], brand: str = "acme") -> httpx.Response:
+    return await api.client.post(BATCHES, json=body, headers=api.auth.brand(brand))
+
+
+async def generated_batch(api: Api, app: FastAPI, clock: FakeClock, **body: Any) -> dict[str, Any]:
+    """A batch accepted by the API and generated to the end, as its worker would."""
+    created = await post_batch(api, batch_body(**body))
+    assert created.status_code == 202, created.text
+    batch_id = created.json()["id"]
+    await generate_all(app.state.runtime.sessions, batch_id, clock, chunk_size=10)
+    fetched = await api.client.get(f"{BATCHES}{batch_id}/", headers=api.auth.brand())
+    assert fetched.json()["status"] == "done", fetched.text
+    return fetched.json()  # type: ignore[no-any-return]
+
+
+async def csv_rows(api: Api, batch_id: str) -> list[dict[str, str]]:
+    response = await api.client.get(f"{BATCHES}{batch_id}/codes.csv", headers=api.auth.brand())
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
+    assert response.text.startswith("code,hash\r\n")
+    return list(csv.DictReader(io.StringIO(response.text)))
+
+
+@pytest.fixture
+async def acme(api: Api) -> Api:
+    """The API with two brands registered, acme and other."""
+    await api.brand("acme")
+    await api.brand("other", "promo@other.example")
+    return api
+
+
+async def batches_and_rules(sessions: async_sessionmaker[AsyncSession]) -> tuple[int, int, int]:
+    async with sessions() as session:
+        batches = await session.scalar(select(func.count()).select_from(DiscountCodeBatch))
+        rules = await session.scalar(select(func.count()).select_from(DiscountRule))
+    return int(batches or 0), int(rules or 0), await count_codes(sessions)

@@ -71,6 +71,8 @@ async def test_wrong_method_is_a_405_problem(client: httpx.AsyncClient, auth: Au
         ("/api/v1/users/u-1/", {"GET", "HEAD", "PUT"}),
         ("/api/v1/discountcode/", {"GET", "HEAD", "POST"}),
         ("/api/v1/discountrule", {"GET", "HEAD", "POST"}),
+        ("/api/v1/discountcodebatch/", {"GET", "HEAD", "POST"}),
+        ("/api/v1/discountcodebatch/0123456789abcdef0123456789abcdef/codes.csv", {"GET", "HEAD"}),
         ("/api/v1/unsubscribe/", {"GET", "HEAD", "POST"}),
     ],
 )

@@ -18,7 +18,8 @@ from discounts.codes.cache import CodeCache
 from discounts.errors import CodeNotFound, Unauthenticated
 from discounts.fields import code_hash
 from discounts.settings import Settings
-from tests.api.conftest import assert_problem, serve
+from tests.api.conftest import assert_problem, batch_body, csv_rows, post_batch, serve
+from tests.codes.conftest import generate_all
 from tests.conftest import Api, Auth, FakeClock, make_token
 from tests.services import RedisServer
 
@@ -46,6 +47,41 @@ async def test_concurrent_lookups_of_one_code_share_one_query(api: Api, app: Fas
     assert len(queries) == 1
     await cache.get("FLASH")  # a hit touches no database
     assert len(queries) == 1
+
+
+async def test_lookups_of_different_codes_at_once_share_one_query(api: Api, app: FastAPI, clock: FakeClock) -> None:
+    """A batch's codes are each redeemed once: their misses, arriving together, are read together."""
+    await api.brand()
+    created = await post_batch(api, batch_body(count=120))
+    sessions = app.state.runtime.sessions
+    await generate_all(sessions, created.json()["id"], clock, chunk_size=120)
+    codes = [row["code"] for row in await csv_rows(api, created.json()["id"])]
+    cache = CodeCache(sessions, ttl=60)
+    queries = count_queries(sessions)
+    refs = [code.lower() for code in codes[:60]] + [code_hash(code) for code in codes[60:]] + ["NOSUCHCODE"]
+    found = await asyncio.gather(*(cache.get(ref) for ref in refs), return_exceptions=True)
+    assert [getattr(terms, "id", None) for terms in found] == [*codes, None]
+    assert isinstance(found[-1], CodeNotFound)
+    assert len(queries) == 1
+
+
+async def test_a_failed_read_reaches_every_request_waiting_for_it(api: Api, app: FastAPI) -> None:
+    await api.brand()
+    await api.code("FIRST")
+    await api.code("SECOND")
+    cache = CodeCache(app.state.runtime.sessions, ttl=60)
+    engine = app.state.runtime.sessions.kw["bind"].sync_engine
+
+    def unreachable(*args: Any) -> None:
+        raise ConnectionError("database down")
+
+    event.listen(engine, "before_cursor_execute", unreachable)
+    try:
+        results = await asyncio.gather(cache.get("FIRST"), cache.get("SECOND"), return_exceptions=True)
+    finally:
+        event.remove(engine, "before_cursor_execute", unreachable)
+    assert [type(result) for result in results] == [ConnectionError, ConnectionError]
+    assert (await cache.get("SECOND")).id == "SECOND"  # nothing was remembered of the failure
 
 
 async def test_a_code_is_found_by_its_hash_and_unknown_codes_are_not_remembered(api: Api, app: FastAPI) -> None:

@@ -1,4 +1,4 @@
-"""Codes made before rules had limits keep working, with the same answers, after the migration."""
+"""Migrations: codes made before keep their answers, batches come and go with 0004, the schema is the models'."""
 
 from __future__ import annotations
 
@@ -11,11 +11,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from sqlalchemy import text
+from sqlalchemy.engine import Connection
 
 from discounts.api.app import create_app
-from discounts.db import make_engine
-from discounts.migrate import upgrade
+from discounts.db import Base, make_engine
+from discounts.migrate import alembic_config, upgrade
 from discounts.settings import Settings
 from discounts.usage.embedded import SCHEMA_VERSION, SQLiteUsageStore
 from discounts.usage.store import NO_LIMITS, Change, Outcome, Status, usage_key
@@ -173,3 +177,62 @@ async def test_the_rollup_is_filled_from_the_ledger_of_before(old_database: str)
     await engine.dispose()
     assert [tuple(row) for row in totals] == [("OLDCODE", 1, 1200, 0)]
     assert [tuple(row) for row in hours] == [("OLDCODE", 1, 12000, "")]
+
+
+async def test_the_migrated_schema_is_the_models_schema(database_url: str) -> None:
+    """What Alembic's autogenerate would still find to do after ``upgrade head``: nothing, on either database."""
+    engine = make_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            differences = await conn.run_sync(
+                lambda sync: compare_metadata(
+                    MigrationContext.configure(sync, opts={"compare_type": True}), Base.metadata
+                )
+            )
+    finally:
+        await engine.dispose()
+    assert differences == []
+
+
+async def test_batches_come_and_go_with_revision_0004(old_database: str) -> None:
+    """Down to 0003 (the batch, its codes and its distribution go; every other code stays), and up again."""
+    engine = make_engine(old_database)
+    async with engine.begin() as conn:
+        for statement in (
+            "INSERT INTO discount_code_batches (id, brand, rule_id, kind, status, count, generated, prefix, length,"
+            f" validity, distribute, assigned, created_at, updated_at) VALUES ('{'b' * 32}', 'acme', 7, 'generated',"
+            f" 'done', 1, 1, '', 7, '2027-05-31 23:59:59+00:00', true, 1, '{T0}', '{T0}')",
+            "INSERT INTO discount_codes (id, hash, rule_id, validity, created_at, batch_id, batch_seq)"
+            f" VALUES ('ABCDEFG', 'b', 7, '2027-05-31 23:59:59+00:00', '{T0}', '{'b' * 32}', 1)",
+            "INSERT INTO batch_assignments (batch_id, user_id, code_id, assigned_at)"
+            f" VALUES ('{'b' * 32}', 'u-0', 'ABCDEFG', '{T0}')",
+            "INSERT INTO fanouts (code_id, status, planned, created_at, updated_at)"
+            f" VALUES ('batch:{'b' * 32}', 'done', true, '{T0}', '{T0}'), ('OLDCODE', 'done', true, '{T0}', '{T0}')",
+        ):
+            await conn.execute(text(statement))
+    await engine.dispose()
+    await downgrade(old_database, "0003")
+    engine = make_engine(old_database)
+    async with engine.connect() as conn:
+        codes = (await conn.execute(text("SELECT id FROM discount_codes"))).scalars().all()
+        fanouts = (await conn.execute(text("SELECT code_id FROM fanouts"))).scalars().all()
+    await engine.dispose()
+    assert (codes, fanouts) == (["OLDCODE"], ["OLDCODE"])
+    await upgrade(old_database)
+
+
+async def downgrade(url: str, revision: str) -> None:
+    engine = make_engine(url)
+
+    def run(connection: Connection) -> None:
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        config = alembic_config(url)
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(run)
+    finally:
+        await engine.dispose()

@@ -70,6 +70,15 @@ VALID: dict[str, list[Any]] = {
     ],
 }
 VALID["quote"] = VALID["usage"]
+VALID["batch"] = [
+    {"rule": {"brand": "acme", "discount": 20}, "validity": "2027-05-31T23:59:59Z", "count": 1000},
+    {"rule": 1, "validity": "2027-05-31T23:59:59Z", "count": 5, "prefix": "vip-", "length": 7, "distribute": True},
+]
+VALID["import"] = [
+    {"rule": {"brand": "acme", "amount_off": "5", "currency": "EUR"}, "validity": "2027-05-31T23:59:59Z",
+     "codes": ["OLD-1", "old-2", "OLD-3"]},
+    {"rule": 1, "validity": "2027-05-31T23:59:59Z", "codes": ["MOVED", "SPRINGSALE2022"]},
+]  # fmt: skip
 
 
 def mutated(value: Any) -> st.SearchStrategy[Any]:
@@ -133,6 +142,8 @@ ENDPOINTS = {
     "rule": ("POST", "/api/v1/discountrule/", "brand"),
     "usage": ("POST", "/api/v1/discountcodeusage/", "user"),
     "quote": ("POST", "/api/v1/discountcodequote/", "user"),
+    "batch": ("POST", "/api/v1/discountcodebatch/", "brand"),
+    "import": ("POST", "/api/v1/discountcodeimport/", "brand"),
 }
 PATH_IDS = st.sampled_from(["acme", "u-1", "zeta", "Z.9:x@y", "-bad", "ä", "a" * 65])
 

@@ -36,7 +36,9 @@ def token_for(settings: Settings, case: Case) -> str:
     if path.startswith("/api/v1/discountcodeusage/"):
         user = body.get("user")
         return make_token(settings, "user", user if isinstance(user, str) and user else "u-1")
-    if path in ("/api/v1/discountcode/", "/api/v1/discountrule/"):
+    if path in ("/api/v1/discountcode/", "/api/v1/discountrule/", "/api/v1/discountcodeimport/") or path.startswith(
+        "/api/v1/discountcodebatch/"
+    ):
         rule = body.get("rule", body)
         brand = rule.get("brand") if isinstance(rule, dict) else None
         brand = brand if isinstance(brand, str) and brand else "acme"

@@ -15,7 +15,15 @@ import pytest
 from jinja2 import Environment
 
 from discounts.notify import messages
-from discounts.notify.messages import CodeFacts, MessageRenderer, Recipient, describe_terms, format_amount, headline
+from discounts.notify.messages import (
+    CodeFacts,
+    MessageRenderer,
+    OwnCode,
+    Recipient,
+    describe_terms,
+    format_amount,
+    headline,
+)
 from discounts.notify.unsubscribe import UnsubscribeTokens
 from discounts.settings import Settings
 from discounts.usage.models import DiscountUsage
@@ -111,7 +119,7 @@ def test_rendering_once_per_chunk_gives_exactly_what_a_full_render_gives(
     for templates in (None, {"code_announcement.subject.txt": long_subject}):
         once = renderer(tmp_path / str(bool(templates)), templates).announcements(CODE)
         with monkeypatch.context() as patched:
-            patched.setattr(messages, "only_prints_recipient", lambda ast: False)
+            patched.setattr(messages, "only_prints_recipient", lambda *_: False)
             full = renderer(tmp_path / f"full{bool(templates)}", templates).announcements(CODE)
         for recipient in RECIPIENTS:
             assert once(recipient, NOW) == full(recipient, NOW)
@@ -122,6 +130,45 @@ def test_rendering_once_per_chunk_gives_exactly_what_a_full_render_gives(
         assert messages.only_prints_recipient(
             packaged._env.parse(packaged._env.loader.get_source(packaged._env, name)[0])
         )
+
+
+def test_each_recipient_of_a_batch_gets_their_own_code_exactly_as_a_full_render_gives_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    terms = replace(CODE, code="", code_hash="")  # a batch's announcement: the terms, no code of its own
+    own = [OwnCode(f"BATCH{n:03d}", f"{n:02d}" * 32) for n in range(len(RECIPIENTS))]
+    once = renderer(tmp_path / "once").announcements(terms, personal_code=True)
+    with monkeypatch.context() as patched:
+        patched.setattr(messages, "only_prints_recipient", lambda *_: False)
+        full = renderer(tmp_path / "full").announcements(terms, personal_code=True)
+    for recipient, code in zip(RECIPIENTS, own, strict=True):
+        email = once(recipient, NOW, code)
+        assert email == full(recipient, NOW, code)
+        message = parse(email.data)
+        assert code.code in message["Subject"]
+        assert code.code in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        assert message["Message-ID"].startswith(f"<code.{code.hash[:24]}.")
+    packaged = renderer(tmp_path / "packaged")
+    for kind in ("subject.txt", "txt", "html"):  # still the render-once path with a code per recipient
+        assert packaged._env.loader is not None
+        source = packaged._env.loader.get_source(packaged._env, f"code_announcement.{kind}")[0]
+        assert messages.only_prints_recipient(packaged._env.parse(source), personal_code=True)
+
+
+@pytest.mark.parametrize(
+    ("source", "only_printed"),
+    [
+        ("{{ code.code }} {{ code.code_hash }} {{ code.brand_name | upper }} {{ recipient.id }}", True),
+        ("{% if code.group %}{{ code.code }}{% endif %}", True),
+        ("{{ code.code | upper }}", False),
+        ("{% if code.code %}x{% endif %}", False),
+        ("{{ code }}", False),
+        ("{{ code['code'] }}", False),
+        ("{% set c = code %}{{ c.code }}", False),
+    ],
+)
+def test_which_templates_can_be_rendered_once_with_a_code_per_recipient(source: str, only_printed: bool) -> None:
+    assert messages.only_prints_recipient(Environment().parse(source), personal_code=True) is only_printed
 
 
 def test_a_template_that_uses_the_recipient_otherwise_is_rendered_for_each_one(tmp_path: Path) -> None:
@@ -237,7 +284,7 @@ def test_an_announcement_states_the_terms(tmp_path: Path) -> None:
     for once in (True, False):
         with pytest.MonkeyPatch.context() as patched:
             if not once:
-                patched.setattr(messages, "only_prints_recipient", lambda ast: False)
+                patched.setattr(messages, "only_prints_recipient", lambda *_: False)
             announcement = renderer(tmp_path / str(once)).announcements(code)
         message = parse(announcement(Recipient("u1", "u1@example.com"), NOW).data)
         assert message["Subject"] == "7.50 CHF off at Acme & Co with code SPRING"

@@ -1,4 +1,4 @@
-"""The Celery side for real: worker processes, RabbitMQ or Redis as broker, a real SMTP server.
+"""The Celery side for real: worker processes, RabbitMQ or Redis as broker, a real SMTP server, batches.
 
 These start ``python -m discounts worker`` subprocesses; they run on PostgreSQL only.
 """
@@ -14,11 +14,13 @@ from email.parser import BytesHeaderParser
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from discounts.codes.models import BatchAssignment, DiscountCode, DiscountCodeBatch
 from discounts.notify.models import Delivery, Fanout, FanoutChunk
 from discounts.settings import Settings
+from tests.codes.conftest import batch_places
 from tests.conftest import Api
 from tests.notify.conftest import add_brand, add_users, user_rows
 from tests.notify.sink import SMTPSink
@@ -189,3 +191,59 @@ async def test_on_redis_a_worker_retries_temporary_failures_records_permanent_on
     text = digest.get_body(("plain",)).get_content()
     assert "REDIS by u0000001" in text
     assert "REDIS by u0000002" in text
+
+
+async def test_a_worker_killed_mid_batch_and_restarted_makes_exactly_count_codes_then_hands_them_out(
+    api: Api, sessions: async_sessionmaker[AsyncSession], settings: Settings, smtp_sink: SMTPSink, tmp_path: Path
+) -> None:
+    """SIGKILL mid-step: that step's transaction never commits; redelivery (or the sweep) redoes it, once.
+
+    Then the distribution: each of the 300 users is e-mailed one distinct code of the batch.
+    """
+    chunked = settings.model_copy(update={"batch_chunk_size": 2000})
+    worker = WorkerProcess(chunked, tmp_path / "worker.log", beat=True).start()
+    count = 60_000
+    try:
+        await api.brand()
+        await add_users(sessions, user_rows(300))
+        body = {"rule": {"brand": "acme", "discount": 15}, "validity": "2027-05-31T23:59:59Z", "count": count}
+        created = await api.client.post(
+            "/api/v1/discountcodebatch/", json=body | {"distribute": True}, headers=api.auth.brand()
+        )
+        assert created.status_code == 202, created.text
+        batch_id = created.json()["id"]
+
+        async def generated(at_least: int) -> Callable[[], Awaitable[bool]]:
+            async def check() -> bool:
+                async with sessions() as session:
+                    batch = await session.get_one(DiscountCodeBatch, batch_id)
+                    return batch.generated >= at_least
+
+            return check
+
+        await wait_for(await generated(6000), 60, "6,000 codes")
+        worker.kill()
+        async with sessions() as session:
+            killed = await session.get_one(DiscountCodeBatch, batch_id)
+        assert killed.status == "generating"
+        assert killed.generated < count, "the batch finished before the kill: make it larger"
+        assert await batch_places(sessions, batch_id) == list(range(1, killed.generated + 1))
+        worker = WorkerProcess(chunked, tmp_path / "worker2.log", beat=True).start()
+        await wait_for(await generated(count), 120, "the batch to finish after the restart")
+        await wait_for(fanout_done(sessions, f"batch:{batch_id}"), 60, "the distribution to finish")
+    finally:
+        worker.stop()
+    assert await batch_places(sessions, batch_id) == list(range(1, count + 1))  # no gap, no duplicate
+    async with sessions() as session:
+        distinct = await session.scalar(
+            select(func.count(func.distinct(DiscountCode.id))).where(DiscountCode.batch_id == batch_id)
+        )
+        handed = dict((await session.execute(select(BatchAssignment.user_id, BatchAssignment.code_id))).all())
+    assert distinct == count
+    assert sorted(handed) == [f"u{n:07d}" for n in range(300)]
+    assert len(set(handed.values())) == 300
+    seen = message_ids(smtp_sink)
+    assert sorted(seen) == [f"u{n:07d}@example.com" for n in range(300)]
+    assert all(len(copies) == 1 for copies in seen.values())
+    status = await api.client.get(f"/api/v1/discountcodebatch/{batch_id}/", headers=api.auth.brand())
+    assert status.json()["distribution"]["sent"] == 300

@@ -29,6 +29,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
         "FANOUT_LEASE_SECONDS": str(settings.fanout_lease_seconds),
         "FANOUT_SWEEP_SECONDS": str(settings.fanout_sweep_seconds),
         "BRAND_DIGEST_SECONDS": str(settings.brand_digest_seconds),
+        "BATCH_CHUNK_SIZE": str(settings.batch_chunk_size),
     }
     env = {key: value for key, value in os.environ.items() if not key.startswith("DISCOUNTS_")}
     env.update({f"DISCOUNTS_{key}": value for key, value in values.items() if value})

@@ -28,7 +28,7 @@ def env(tmp_path: Path, database_url: str) -> dict[str, str]:
 def test_help_lists_every_command(tmp_path: Path) -> None:
     result = run_cli("--help", env=cli_env(tmp_path / "data"))
     assert result.returncode == 0
-    for command in ("serve", "migrate", "token", "worker", "brands", "users", "usage"):
+    for command in ("serve", "migrate", "token", "worker", "brands", "users", "usage", "codes"):
         assert command in result.stdout
 
 

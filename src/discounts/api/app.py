@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from discounts import logs, metrics
 from discounts.api import (
+    batches,
     codes,
     dashboard_auth,
     dashboard_pages,
@@ -36,13 +38,24 @@ from discounts.settings import Settings, get_settings
 
 
 class OptionalTrailingSlash:
-    """``/api/v1/discountcode`` answers like ``/api/v1/discountcode/``, with no redirect."""
+    """``/api/v1/discountcode`` answers like ``/api/v1/discountcode/``, with no redirect.
+
+    The one path that names a file (a batch's ``codes.csv``) is left as it is: that is its only form.
+    """
+
+    FILE = re.compile(r"^/api/v1/discountcodebatch/[^/]+/codes\.csv$")
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/api/") and not scope["path"].endswith("/"):
+        path = scope.get("path", "")
+        if (
+            scope["type"] == "http"
+            and path.startswith("/api/")
+            and not path.endswith("/")
+            and not self.FILE.match(path)
+        ):
             scope = with_trailing_slash(scope)
         await self.app(scope, receive, send)
 
@@ -100,7 +113,7 @@ class LimitBody:
     A ``Content-Length`` above the limit is refused at once, without reading; a body that
     grows past it while it streams (chunked, or a lying length) stops the read with the same
     413 from whichever route was reading. The bulk directory upsert, up to 100,000 users,
-    has a limit of its own.
+    and the import of up to 100,000 codes have a limit of their own.
     """
 
     def __init__(self, app: ASGIApp, limit: int, larger: dict[str, int]) -> None:
@@ -146,7 +159,7 @@ def put_hot_routes_outside(app: FastAPI, settings: Settings) -> None:
     """
     build_framework_stack = app.build_middleware_stack
 
-    larger = {"/api/v1/users/": settings.max_bulk_body_bytes}
+    larger = {path: settings.max_bulk_body_bytes for path in ("/api/v1/users/", "/api/v1/discountcodeimport/")}
 
     def build_middleware_stack() -> ASGIApp:
         return Observe(LimitBody(Idempotent(HotRoutes(build_framework_stack())), settings.max_body_bytes, larger))
@@ -187,7 +200,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     problems.install(app)
-    for module in (directory, codes, usage, notifications, stats, dashboard_auth, ops):
+    for module in (directory, codes, batches, usage, notifications, stats, dashboard_auth, ops):
         app.include_router(module.router)
     pages = [dashboard_auth.pages, dashboard_pages.router]
     for router in pages:

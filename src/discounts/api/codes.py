@@ -10,38 +10,16 @@ from discounts.api.idempotency import HEADER_PARAMETER
 from discounts.api.problems import problem_responses
 from discounts.auth import Role
 from discounts.codes import service
-from discounts.codes.models import DiscountCode, DiscountRule
+from discounts.codes.models import DiscountCode
 from discounts.codes.schemas import CodeIn, CodeOut, CodeView, RuleIn, RuleOut
-from discounts.codes.terms import RuleTerms
+from discounts.codes.terms import rule_body, rule_out
 from discounts.fields import format_time
-from discounts.money import format_money
 from discounts.runtime import Runtime
 from discounts.usage.service import limits_of
 
 router = APIRouter(prefix="/api/v1", tags=["codes"])
 
 CodeRef = Annotated[str, Path(max_length=64, description="The code string (any case) or its SHA-256 hash")]
-
-
-def rule_out(rule: DiscountRule) -> RuleOut:
-    return RuleOut.model_validate(rule_body(RuleTerms.of(rule)))
-
-
-def rule_body(rule: RuleTerms) -> dict[str, object]:
-    """The rule as the API shows it (``RuleOut``), built from plain values for the hot GET."""
-    return {
-        "id": rule.id,
-        "brand": rule.brand,
-        "discount": rule.discount,
-        "amount_off": None if rule.amount_off is None else format_money(rule.amount_off),
-        "currency": rule.currency,
-        "min_amount": None if rule.min_amount is None else format_money(rule.min_amount),
-        "starts_at": None if rule.starts_at is None else format_time(rule.starts_at),
-        "max_uses": rule.max_uses,
-        "max_uses_per_user": rule.max_uses_per_user,
-        "budget": None if rule.budget is None else format_money(rule.budget),
-        "group": rule.group,
-    }
 
 
 def code_out(code: DiscountCode) -> CodeOut:

@@ -23,7 +23,7 @@ from discounts.runtime import Runtime
 log = logging.getLogger(__name__)
 
 #: The operations that accept a key (with the trailing slash; the path without it too).
-PATHS = frozenset({"/api/v1/discountcodeusage/", "/api/v1/discountcode/"})
+PATHS = frozenset({"/api/v1/discountcodeusage/", "/api/v1/discountcode/", "/api/v1/discountcodebatch/"})
 #: ... and a usage's confirm, ``/api/v1/discountcodeusage/{id}/confirm/``.
 USAGES = "/api/v1/discountcodeusage/"
 #: 1 to 255 printable ASCII characters; none at either end is a space, which HTTP would strip.

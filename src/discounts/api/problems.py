@@ -20,7 +20,7 @@ from starlette.routing import compile_path
 
 from discounts import logs
 from discounts.api.bodies import add_documented_models
-from discounts.errors import DiscountsError, InvalidInput, NotCopiedYet, RateLimited, Unauthenticated
+from discounts.errors import DiscountsError, NotCopiedYet, RateLimited, Unauthenticated
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +33,9 @@ DESCRIPTIONS = {
     400: "A broken or foreign link (`invalid_link`)",
     401: "No token, or an invalid, expired or wrongly signed one (`unauthenticated`)",
     403: "The caller may not do this (`forbidden`, `brand_mismatch`, `user_mismatch`, `not_in_group`)",
-    404: "No such resource (`code_not_found`, `usage_not_found`, ...)",
+    404: "No such resource (`code_not_found`, `usage_not_found`, `batch_not_found`, ...)",
     409: "A conflict with stored state (`code_exists`, `code_already_used`, `code_not_active`, `code_exhausted`,"
-    " `idempotency_in_progress`)",
+    " `idempotency_in_progress`, `batch_not_ready`)",
     410: "The code's validity has passed (`code_expired`), or the checkout hold has (`hold_expired`)",
     413: "The body is larger than the service takes (`payload_too_large`)",
     415: "The body is not JSON (`unsupported_media_type`)",
@@ -120,8 +120,7 @@ def problem(
 
 
 def domain_problem(exc: DiscountsError, instance: str | None = None) -> dict[str, Any]:
-    errors = exc.errors if isinstance(exc, InvalidInput) else None
-    return problem_body(exc.status, exc.code, exc.title, exc.detail, errors=errors, instance=instance)
+    return problem_body(exc.status, exc.code, exc.title, exc.detail, errors=exc.errors, instance=instance)
 
 
 def validation_problem(errors: Any, instance: str | None = None) -> dict[str, Any]:

@@ -5,6 +5,11 @@ each time would make the database the limit, and opening a session per request c
 than the rest of the redemption. Codes never change once created, so their terms are kept
 for a few seconds (``DISCOUNTS_CODE_CACHE_SECONDS``) — long enough that the database sees
 one query per code per period, short enough that a code an operator removes is soon gone.
+
+A batch's single-use codes are the opposite case: every redemption is of another code, so
+every one misses. Misses that arrive together are read together — the codes asked for in one
+turn of the event loop in one query — so a million codes each used once cost a query per
+turn, not one per request (benchmarks/README.md, "Bulk single-use codes").
 """
 
 from __future__ import annotations
@@ -15,18 +20,22 @@ from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from discounts.codes.service import find_code
+from discounts.codes.service import find_codes
 from discounts.codes.terms import CodeTerms
 from discounts.errors import CodeNotFound
+
+#: Codes read by one query at most (SQLite's bound parameters, and a query that stays short).
+MAX_READ = 500
 
 
 class CodeCache:
     """Found codes for ``ttl`` seconds; one query per code however many requests wait for it.
 
     Only found codes are kept: a code created a moment ago (perhaps by another process) must
-    be found at once. Concurrent lookups of one code share a single query (single flight),
-    run as a task of its own so that a caller who goes away does not cancel it for the rest.
-    A session is opened only for that query: a hit touches no database at all.
+    be found at once. Concurrent lookups of one code share a single query (single flight), and
+    lookups of different codes in the same turn of the loop share one too; the query runs as a
+    task of its own, so that a caller who goes away does not cancel it for the rest. A session
+    is opened only for that query: a hit touches no database at all.
 
     When a code's period ends it is read again *behind* the requests (refresh ahead): for one
     more period its terms are still answered while one query fetches them anew, so a flash
@@ -44,7 +53,10 @@ class CodeCache:
         self._sessions = sessions
         self._ttl, self._max, self._clock = ttl, max_size, clock
         self._entries: dict[str, tuple[float, CodeTerms]] = {}
-        self._loading: dict[str, asyncio.Task[CodeTerms]] = {}
+        self._loading: dict[str, asyncio.Future[CodeTerms]] = {}
+        #: Codes to read in the next query (key -> the ref as asked), and the task that reads them.
+        self._wanted: dict[str, str] = {}
+        self._reader: asyncio.Task[None] | None = None
 
     async def get(self, ref: str) -> CodeTerms:
         """The code whose string (any case) or hash is ``ref``; raises CodeNotFound."""
@@ -60,25 +72,59 @@ class CodeCache:
                 return terms
         return await asyncio.shield(self._start_loading(key, ref))
 
-    def _start_loading(self, key: str, ref: str) -> asyncio.Task[CodeTerms]:
-        task = self._loading.get(key)
-        if task is None:
-            task = asyncio.ensure_future(self._load(key, ref))
-            self._loading[key] = task
-            task.add_done_callback(lambda done: self._loaded(key, done))
-        return task
+    def _start_loading(self, key: str, ref: str) -> asyncio.Future[CodeTerms]:
+        future = self._loading.get(key)
+        if future is None:
+            future = self._loading[key] = asyncio.get_running_loop().create_future()
+            future.add_done_callback(lambda done: self._loaded(key, done))
+            self._wanted[key] = ref
+            if self._reader is None:
+                self._reader = asyncio.ensure_future(self._read())
+        return future
 
-    def _loaded(self, key: str, task: asyncio.Task[CodeTerms]) -> None:
+    def _loaded(self, key: str, future: asyncio.Future[CodeTerms]) -> None:
         self._loading.pop(key, None)
         # Also marks the exception as seen when no request waited for this (a refresh ahead).
-        if not task.cancelled() and isinstance(task.exception(), CodeNotFound):
+        if not future.cancelled() and isinstance(future.exception(), CodeNotFound):
             self._entries.pop(key, None)
 
-    async def _load(self, key: str, ref: str) -> CodeTerms:
-        async with self._sessions() as session:
-            terms = CodeTerms.of(await find_code(session, ref))
-        if self._ttl > 0:
-            if len(self._entries) >= self._max:
-                self._entries.clear()
-            self._entries[key] = (self._clock() + self._ttl, terms)
-        return terms
+    async def _read(self) -> None:
+        """Read every code wanted so far, once this turn of the loop has asked for all it will."""
+        await asyncio.sleep(0)
+        while self._wanted:
+            keys = list(self._wanted)[:MAX_READ]
+            wanted = {key: self._wanted.pop(key) for key in keys}
+            try:
+                async with self._sessions() as session:
+                    codes = await find_codes(session, list(wanted.values()))
+                found = {key: CodeTerms.of(code) for key, code in codes.items()}
+            except Exception as exc:  # noqa: BLE001 - the database is unreachable, say: each waiting request gets it
+                for key in wanted:
+                    self._settle(key, error=exc)
+                continue
+            except BaseException:  # cancelled (the loop is closing): no one is left to answer
+                for key in wanted:
+                    if key in self._loading:
+                        self._loading[key].cancel()
+                self._reader = None
+                raise
+            for key, ref in wanted.items():
+                terms = found.get(key)
+                if terms is None:
+                    self._settle(key, error=CodeNotFound(f"no code {ref!r}"))
+                    continue
+                if self._ttl > 0:
+                    if len(self._entries) >= self._max:
+                        self._entries.clear()
+                    self._entries[key] = (self._clock() + self._ttl, terms)
+                self._settle(key, terms=terms)
+        self._reader = None
+
+    def _settle(self, key: str, terms: CodeTerms | None = None, error: BaseException | None = None) -> None:
+        future = self._loading.get(key)
+        if future is None or future.done():
+            return
+        if terms is not None:
+            future.set_result(terms)
+        else:
+            future.set_exception(error or CodeNotFound(key))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, WithJsonSchema
 
 from discounts.fields import STRICT, CodeString, Currency, Identifier, Money, TimeOut, UTCTime
+from discounts.notify.schemas import Progress
 
 Percent = Annotated[int, Field(gt=0, lt=100, strict=True, description="Percent off, 0 < discount < 100")]
 #: Rule ids are 32-bit integers in every database; a larger one cannot exist (and would overflow the query).
@@ -93,3 +95,80 @@ class CodeView(CodeOut):
 
     expired: bool
     used: bool | None = Field(default=None, description="Whether the calling user has used it (only for users)")
+
+
+#: The most codes one batch generates (API.md), and one import request brings in.
+MAX_BATCH = 1_000_000
+MAX_IMPORT = 100_000
+#: Random characters after the prefix: 7 is the fewest whose space is 10⁹ times a batch of one code.
+MIN_LENGTH, DEFAULT_LENGTH = 7, 12
+PREFIX_PATTERN = r"^[A-Za-z0-9_-]{0,57}$"
+BATCH_ID_PATTERN = r"^[0-9a-f]{32}$"
+
+
+def _prefix(value: object) -> str:
+    """Checked before upper-casing, as code strings are ("ß".upper() is "SS")."""
+    if not isinstance(value, str) or re.fullmatch(PREFIX_PATTERN, value) is None:
+        raise ValueError("a prefix is up to 57 letters A-Z, digits, '-' and '_'")
+    return value.upper()
+
+
+Prefix = Annotated[
+    str,
+    BeforeValidator(_prefix),
+    WithJsonSchema({"type": "string", "pattern": PREFIX_PATTERN, "maxLength": 57}),
+]
+
+
+class BatchIn(BaseModel):
+    """``count`` single-use codes ``prefix`` + ``length`` random characters, generated in the background."""
+
+    model_config = STRICT
+
+    rule: RuleIn | RuleId = Field(
+        description="A new rule (with `max_uses: 1` unless it sets another), or the id of an existing rule, as it is"
+    )
+    validity: UTCTime = Field(description="Last moment the codes can be used (ISO 8601 with offset)")
+    count: Annotated[int, Field(strict=True, ge=1, le=MAX_BATCH, description="How many codes")]
+    prefix: Prefix | None = Field(default=None, description="Put before every code (stored upper-case)")
+    length: Annotated[int, Field(strict=True, ge=MIN_LENGTH, le=64)] = Field(
+        default=DEFAULT_LENGTH,
+        description="Random characters after the prefix (of 31: A-Z and 2-9 without O, I, L); 31^length must be at"
+        " least 10^9 × count, and prefix + length at most 64 characters",
+    )
+    distribute: Annotated[bool, Field(strict=True)] = Field(
+        default=False,
+        description="E-mail each user of the rule's audience (everyone, or its group) one distinct code of the batch;"
+        " count must cover the audience",
+    )
+
+
+class ImportIn(BaseModel):
+    """Codes a brand has already (from another platform), brought in whole or not at all."""
+
+    model_config = STRICT
+
+    rule: RuleIn | RuleId = Field(
+        description="A new rule (with `max_uses: 1` unless it sets another), or the id of an existing rule, as it is"
+    )
+    validity: UTCTime = Field(description="Last moment the codes can be used (ISO 8601 with offset)")
+    codes: Annotated[list[CodeString], Field(min_length=1, max_length=MAX_IMPORT)] = Field(
+        description="The code strings (case-insensitive); none may exist already or appear twice"
+    )
+
+
+class BatchOut(BaseModel):
+    id: str = Field(description="The batch's id")
+    status: Literal["queued", "generating", "done", "failed"]
+    count: int
+    generated: int = Field(description="Codes made so far; `count` once `done`")
+    kind: Literal["generated", "imported"]
+    rule: RuleOut
+    validity: TimeOut
+    prefix: str | None = Field(description="Generated codes: their prefix (may be empty); null for an import")
+    length: int | None = Field(description="Generated codes: their random characters; null for an import")
+    distribute: bool
+    distribution: Progress | None = Field(description="The e-mailing of its codes; null unless `distribute`")
+    error: str | None = Field(description="Why the batch failed; null otherwise")
+    created_at: TimeOut
+    finished_at: TimeOut | None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
@@ -53,7 +54,8 @@ async def create_rule(
     return rule
 
 
-async def _rule_for(session: AsyncSession, principal: Principal, rule: RuleIn | int, now: datetime) -> DiscountRule:
+async def rule_for(session: AsyncSession, principal: Principal, rule: RuleIn | int, now: datetime) -> DiscountRule:
+    """A new rule (inline), or the brand's existing rule by id."""
     if isinstance(rule, RuleIn):
         return await create_rule(session, principal, rule, now, field="rule.brand")
     existing = await session.get(DiscountRule, rule)
@@ -64,18 +66,23 @@ async def _rule_for(session: AsyncSession, principal: Principal, rule: RuleIn | 
     return existing
 
 
+def check_validity(rule: DiscountRule, inline: bool, validity: datetime, now: datetime) -> None:
+    """A validity in the future, within 100 years, and after the rule's start (``inline``: the rule is new)."""
+    if validity <= now:
+        raise InvalidInput("validity", "must be in the future")
+    if validity > now + MAX_VALIDITY:
+        raise InvalidInput("validity", "must be within 100 years")
+    if rule.starts_at is not None and rule.starts_at >= validity:
+        field = "rule.starts_at" if inline else "validity"
+        raise InvalidInput(field, "the rule's starts_at must be before the code's validity")
+
+
 async def create_code(uow: UnitOfWork, principal: Principal, data: CodeIn, now: datetime) -> DiscountCode:
     """A new code; its users are e-mailed once the request has committed."""
     principal.require(Role.brand)
     session = uow.session
-    rule = await _rule_for(session, principal, data.rule, now)
-    if data.validity <= now:
-        raise InvalidInput("validity", "must be in the future")
-    if data.validity > now + MAX_VALIDITY:
-        raise InvalidInput("validity", "must be within 100 years")
-    if rule.starts_at is not None and rule.starts_at >= data.validity:
-        field = "rule.starts_at" if isinstance(data.rule, RuleIn) else "validity"
-        raise InvalidInput(field, "the rule's starts_at must be before the code's validity")
+    rule = await rule_for(session, principal, data.rule, now)
+    check_validity(rule, isinstance(data.rule, RuleIn), data.validity, now)
     if await session.get(DiscountCode, data.id) is not None:
         raise CodeExists(f"code {data.id} exists already")
     code = DiscountCode(id=data.id, hash=code_hash(data.id), rule=rule, validity=data.validity, created_at=now)
@@ -84,7 +91,7 @@ async def create_code(uow: UnitOfWork, principal: Principal, data: CodeIn, now: 
         await session.flush()
     except IntegrityError:
         raise CodeExists(f"code {data.id} exists already") from None
-    await schedule_fanout(uow, code, now)
+    await schedule_fanout(uow, code.id, now)
     return code
 
 
@@ -112,9 +119,31 @@ async def brand_code(session: AsyncSession, principal: Principal, ref: str) -> D
     return code
 
 
+async def find_codes(session: AsyncSession, refs: Sequence[str]) -> dict[str, DiscountCode]:
+    """Many codes in one query, each under its ``ref.upper()``; unknown refs are left out.
+
+    As :func:`find_code`: a string (any case) or a hash, the string winning for a ref that is both.
+    """
+    strings = {ref.upper() for ref in refs if is_code_string(ref)}
+    hashes = {ref.lower() for ref in refs if is_code_hash(ref)}
+    candidates = []
+    if strings:
+        candidates.append(DiscountCode.id.in_(strings))
+    if hashes:
+        candidates.append(DiscountCode.hash.in_(hashes))
+    if not candidates:
+        return {}
+    found = (await session.scalars(select(DiscountCode).where(or_(*candidates)))).all()
+    by_hash = {code.hash.upper(): code for code in found if code.hash in hashes}
+    by_string = {code.id: code for code in found if code.id in strings}
+    return by_hash | by_string
+
+
 async def list_codes(session: AsyncSession, principal: Principal) -> list[DiscountCode]:
+    """The brand's codes, but not those of its batches (a million of them: each batch lists its own)."""
     principal.require(Role.brand)
     query = select(DiscountCode).join(DiscountRule).where(DiscountRule.brand == principal.brand)
+    query = query.where(DiscountCode.batch_id.is_(None))
     return list((await session.scalars(query.order_by(DiscountCode.created_at))).all())
 
 

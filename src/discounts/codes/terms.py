@@ -7,7 +7,9 @@ from datetime import datetime
 from decimal import Decimal
 
 from discounts.codes.models import DiscountCode, DiscountRule
-from discounts.money import Offer
+from discounts.codes.schemas import RuleOut
+from discounts.fields import format_time
+from discounts.money import Offer, format_money
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,3 +75,24 @@ class CodeTerms:
 
     def is_expired(self, now: datetime) -> bool:
         return now > self.validity
+
+
+def rule_body(rule: RuleTerms) -> dict[str, object]:
+    """The rule as the API shows it (``RuleOut``), built from plain values for the hot GET."""
+    return {
+        "id": rule.id,
+        "brand": rule.brand,
+        "discount": rule.discount,
+        "amount_off": None if rule.amount_off is None else format_money(rule.amount_off),
+        "currency": rule.currency,
+        "min_amount": None if rule.min_amount is None else format_money(rule.min_amount),
+        "starts_at": None if rule.starts_at is None else format_time(rule.starts_at),
+        "max_uses": rule.max_uses,
+        "max_uses_per_user": rule.max_uses_per_user,
+        "budget": None if rule.budget is None else format_money(rule.budget),
+        "group": rule.group,
+    }
+
+
+def rule_out(rule: DiscountRule) -> RuleOut:
+    return RuleOut.model_validate(rule_body(RuleTerms.of(rule)))

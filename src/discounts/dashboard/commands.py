@@ -39,6 +39,6 @@ def dashboard_link(
     try:
         link = asyncio.run(mint())
     except InvalidInput as exc:
-        raise typer.BadParameter(exc.errors[0]["msg"], param_hint="--brand") from None
+        raise typer.BadParameter(exc.errors[0]["msg"] if exc.errors else exc.detail, param_hint="--brand") from None
     typer.echo(link.url)
     typer.echo(f"works once, until {link.expires_at.isoformat()}", err=True)

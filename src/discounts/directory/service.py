@@ -12,9 +12,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from discounts.db import dialect_insert
 from discounts.directory.models import Brand, User
 from discounts.directory.schemas import BrandIn, BulkUserIn, UserIn
 from discounts.errors import BrandNotFound, InvalidInput, UserNotFound
@@ -29,8 +29,7 @@ Upsert = tuple[dict[str, Any], dict[str, Any]]
 
 async def _upsert(session: AsyncSession, model: type[Brand | User], rows: list[Upsert]) -> set[str]:
     """Insert the new rows, update the others; returns the ids that were new."""
-    insert = (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert
-    statement = insert(model).on_conflict_do_nothing(index_elements=["id"]).returning(model.id)
+    statement = dialect_insert(session)(model).on_conflict_do_nothing(index_elements=["id"]).returning(model.id)
     created = set(await session.scalars(statement, [new for new, _ in rows]))
     changes = [change for new, change in rows if new["id"] not in created]
     for keys in {tuple(change) for change in changes}:  # one executemany per set of columns

@@ -45,13 +45,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from discounts import metrics
 from discounts.clock import Clock
-from discounts.codes.models import DiscountCode
+from discounts.codes.models import DiscountCode, DiscountCodeBatch
 from discounts.db import unit_of_work
 from discounts.directory.models import Brand, User
 from discounts.errors import MailRejected, MailTemporaryError
 from discounts.notify.context import Notifier
 from discounts.notify.fanout import audience, finish_if_complete
-from discounts.notify.messages import CodeFacts, Email, Recipient
+from discounts.notify.handout import handed_out, subject_batch
+from discounts.notify.messages import CodeFacts, Email, OwnCode, Recipient
 from discounts.notify.models import Delivery, FanoutChunk
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,13 @@ class ChunkWork:
     code: CodeFacts
     users: list[User]
     delivered: set[str]
+    #: A batch's distribution: the code each user was handed (the others get nothing, counted as skipped).
+    own_codes: dict[str, OwnCode] | None = None
+
+    @property
+    def subject(self) -> str:
+        """What the Delivery rows are about: the code, or the batch (``batch:<id>``)."""
+        return self.chunk.code_id
 
 
 def within(column: Any, chunk: FanoutChunk) -> ColumnElement[bool]:
@@ -168,13 +176,17 @@ class ChunkSender:
     async def run(self) -> None:
         if self._connection.dialect.driver == "asyncpg":
             self._asyncpg = (await self._connection.get_raw_connection()).driver_connection
-        announcement = self.notifier.renderer.announcements(self.work.code)
+        own = self.work.own_codes
+        announcement = self.notifier.renderer.announcements(self.work.code, personal_code=own is not None)
         users = [user for user in self.work.users if user.id not in self.work.delivered]
-        self.skipped = sum(1 for user in users if user.unsubscribed)
-        users = [user for user in users if not user.unsubscribed]
+        self.skipped = sum(1 for user in users if user.unsubscribed or (own is not None and user.id not in own))
+        users = [user for user in users if not user.unsubscribed and (own is None or user.id in own)]
 
         def render(n: int) -> Email | None:
-            return announcement(Recipient(users[n].id, users[n].email), self.clock()) if n < len(users) else None
+            if n >= len(users):
+                return None
+            user = users[n]
+            return announcement(Recipient(user.id, user.email), self.clock(), None if own is None else own[user.id])
 
         following = render(0)
         async with self.notifier.transport.connect() as connection:
@@ -193,7 +205,7 @@ class ChunkSender:
     async def _record(self, user_id: str, status: str, error: str | None) -> None:
         """Commit the user's Delivery row; now and then, right after it, the counters and the lease."""
         now = self.clock()
-        row = {"code_id": self.work.code.code, "user_id": user_id, "status": status, "error": error, "at": now}
+        row = {"code_id": self.work.subject, "user_id": user_id, "status": status, "error": error, "at": now}
         try:
             if self._asyncpg is not None:
                 await self._asyncpg.execute(INSERT_DELIVERY, *row.values())
@@ -258,11 +270,34 @@ async def _settle(
 async def _load(notifier: Notifier, chunk_id: int) -> ChunkWork:
     async with notifier.sessions() as session:
         chunk = await session.get_one(FanoutChunk, chunk_id)
-        code = await session.get_one(DiscountCode, chunk.code_id)
-        brand = await session.get_one(Brand, code.rule.brand)
-        members = select(User).where(audience(code.rule.group), within(User.id, chunk)).order_by(User.id)
+        batch_id = subject_batch(chunk.code_id)
+        own_codes = None
+        if batch_id is None:
+            code = await session.get_one(DiscountCode, chunk.code_id)
+            rule, code_id, code_hash, validity = code.rule, code.id, code.hash, code.validity
+        else:
+            batch = await session.get_one(DiscountCodeBatch, batch_id)
+            # Every recipient is sent a code of their own: the announcement's code is only its terms.
+            rule, code_id, code_hash, validity = batch.rule, "", "", batch.validity
+            own_codes = await handed_out(session, batch_id, lambda column: within(column, chunk))
+        brand = await session.get_one(Brand, rule.brand)
+        members = select(User).where(audience(rule.group), within(User.id, chunk)).order_by(User.id)
         users = list((await session.scalars(members)).all())
-        done = select(Delivery.user_id).where(Delivery.code_id == code.id, within(Delivery.user_id, chunk))
+        done = select(Delivery.user_id).where(Delivery.code_id == chunk.code_id, within(Delivery.user_id, chunk))
         delivered = set((await session.scalars(done)).all())
-    facts = CodeFacts.of(code, brand.name)
-    return ChunkWork(chunk=chunk, code=facts, users=users, delivered=delivered)
+    facts = CodeFacts(
+        code=code_id,
+        code_hash=code_hash,
+        brand_name=brand.name,
+        discount=rule.discount,
+        validity=validity,
+        group=rule.group,
+        amount_off=rule.amount_off,
+        currency=rule.currency,
+        min_amount=rule.min_amount,
+        starts_at=rule.starts_at,
+        max_uses=rule.max_uses,
+        max_uses_per_user=rule.max_uses_per_user,
+        budget=rule.budget,
+    )
+    return ChunkWork(chunk=chunk, code=facts, users=users, delivered=delivered, own_codes=own_codes)

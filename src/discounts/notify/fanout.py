@@ -1,4 +1,4 @@
-"""Fanning a new code out to its audience: the outbox row, planning in chunks, the sweep.
+"""Fanning a new code (or a batch's codes, ``handout.py``) out to its audience: the outbox row, chunks, the sweep.
 
 The audience (the rule's group, else every user) is cut by keyset over user id into
 chunks ``(after_user, upto_user]`` of ``DISCOUNTS_FANOUT_CHUNK_SIZE``. Planning runs ahead
@@ -17,29 +17,38 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from discounts.codes.models import DiscountCode
+from discounts.codes.models import DiscountCode, DiscountCodeBatch, DiscountRule
 from discounts.db import UnitOfWork, unit_of_work
 from discounts.directory.models import User
 from discounts.notify.context import Notifier
+from discounts.notify.handout import hand_out, subject_batch
 from discounts.notify.models import Fanout, FanoutChunk
 from discounts.notify.queue import SESSION_KEY, TaskPublisher
 
 
-async def schedule_fanout(uow: UnitOfWork, code: DiscountCode, now: datetime) -> None:
-    """Record the fan-out in the request's transaction; it is enqueued once that commits.
+async def schedule_fanout(uow: UnitOfWork, subject: str, now: datetime) -> None:
+    """Record the fan-out of ``subject`` (a code's id, or a batch's) in the transaction; enqueued once it commits.
 
     The row is the outbox: if the process dies before the enqueue, or the broker is down,
     the periodic sweep finds the queued fan-out and enqueues it, so no code goes unannounced.
     """
-    uow.session.add(Fanout(code_id=code.id, status="queued", planned=False, created_at=now, updated_at=now))
+    uow.session.add(Fanout(code_id=subject, status="queued", planned=False, created_at=now, updated_at=now))
     publisher = uow.session.info.get(SESSION_KEY)
     if isinstance(publisher, TaskPublisher):
-        code_id = code.id
 
         async def enqueue() -> None:
-            publisher.plan_fanout_soon(code_id)
+            publisher.plan_fanout_soon(subject)
 
         uow.after_commit(enqueue)
+
+
+async def rule_of(session: AsyncSession, subject: str) -> DiscountRule | None:
+    """The rule whose terms (and audience) a fan-out announces: its code's, or its batch's."""
+    batch_id = subject_batch(subject)
+    found = (
+        await session.get(DiscountCode, subject) if batch_id is None else await session.get(DiscountCodeBatch, batch_id)
+    )
+    return None if found is None else found.rule
 
 
 def audience(group: str | None) -> ColumnElement[bool]:
@@ -65,8 +74,8 @@ async def plan_fanout(notifier: Notifier, code_id: str, now: datetime) -> list[i
     settings = notifier.settings
     async with notifier.sessions() as session:
         fanout = await session.get(Fanout, code_id)
-        code = await session.get(DiscountCode, code_id)
-        if fanout is None or code is None or fanout.planned:
+        rule = await rule_of(session, code_id)
+        if fanout is None or rule is None or fanout.planned:
             return []
         unfinished = await session.scalar(
             select(func.count()).where(FanoutChunk.code_id == code_id, FanoutChunk.status != "done")
@@ -74,12 +83,14 @@ async def plan_fanout(notifier: Notifier, code_id: str, now: datetime) -> list[i
         free = settings.fanout_window_chunks - int(unfinished or 0)
         if free <= 0:
             return []
-        members = audience(code.rule.group)
+        members = audience(rule.group)
         after = fanout.planned_through
-        query = select(User.id).where(members).order_by(User.id).limit(free * settings.fanout_chunk_size)
+        query = select(User.id, User.unsubscribed).where(members).order_by(User.id)
+        query = query.limit(free * settings.fanout_chunk_size)
         if after is not None:
             query = query.where(User.id > after)
-        ids = list((await session.scalars(query)).all())
+        found = (await session.execute(query)).all()
+        ids = [user_id for user_id, _ in found]
         total = fanout.total
         if total is None:
             total = int(await session.scalar(select(func.count()).select_from(User).where(members)) or 0)
@@ -117,6 +128,9 @@ async def plan_fanout(notifier: Notifier, code_id: str, now: datetime) -> list[i
         uow.session.add_all(chunks)
         await uow.session.flush()
         new_ids = [chunk.id for chunk in chunks]
+        batch_id = subject_batch(code_id)
+        if batch_id is not None:
+            await hand_out(uow.session, batch_id, [user_id for user_id, unsubscribed in found if not unsubscribed], now)
     if finished:
         await finish_if_complete(notifier.sessions, code_id, now)
     return new_ids

@@ -19,29 +19,27 @@ the recipient's ``recipient`` and ``unsubscribe_url``. The digests' ``offer`` fi
 a usage was given: its percent, or its fixed amount with the currency.
 
 What a chunk can share it does. Its templates are looked up once (which also skips
-Jinja's check of the files for changes per message), and a template that only *prints*
-what differs per recipient (``{{ recipient.id }}``, ``{{ recipient.email }}``,
-``{{ unsubscribe_url }}``, as the packaged ones do) is rendered once per chunk with markers
-in those places; each message then fills the markers in (HTML-escaped in an autoescaped
-template, as Jinja would). That is exactly what a full render gives, and Jinja was two
-thirds of a message's rendering. A template that uses a per-recipient value any other way
-(in an ``{% if %}``, through a filter, a ``{% set %}``, an ``{% include %}``...) is rendered
-in full for every recipient, as before: nothing an operator writes is ever rendered wrong.
+Jinja's check of the files for changes per message), and a template that only prints what
+differs per recipient is rendered once per chunk with markers in those places (``prerender.py``):
+Jinja was two thirds of a message's rendering. Nothing an operator writes is ever rendered
+wrong: any other template is rendered in full for every recipient, as before.
+
+A batch's distribution sends each recipient a code of their own (``OwnCode``); then the code's
+string and hash are per-recipient values too, and the Message-ID follows the recipient's code.
 """
 
 from __future__ import annotations
 
 import binascii
+import dataclasses
 import hashlib
-import re
-import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from email.header import Header
 from email.utils import format_datetime, formataddr, parseaddr
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from jinja2 import (
     ChoiceLoader,
@@ -50,14 +48,13 @@ from jinja2 import (
     PackageLoader,
     StrictUndefined,
     Template,
-    nodes,
     select_autoescape,
 )
-from markupsafe import escape
 
 from discounts.codes.models import DiscountCode
 from discounts.fields import format_time
 from discounts.money import format_money, quantize
+from discounts.notify.prerender import Markers, Prerendered, only_prints_recipient
 from discounts.notify.unsubscribe import UnsubscribeTokens
 from discounts.settings import Settings
 from discounts.usage.models import DiscountUsage
@@ -114,6 +111,19 @@ class Recipient:
     email: str
 
 
+class OwnCode(NamedTuple):
+    """The code one recipient of a batch's distribution is sent, and its hash."""
+
+    code: str
+    hash: str
+
+
+class Announcement(Protocol):
+    """A code's announcement to one recipient at a time; with an ``OwnCode``, of that code in its terms."""
+
+    def __call__(self, recipient: Recipient, now: datetime, own: OwnCode | None = None) -> Email: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Email:
     """A message ready for the wire: its envelope recipient and its bytes (CRLF line ends)."""
@@ -126,67 +136,6 @@ class Templates(NamedTuple):
     subject: Template
     text: Template
     html: Template
-
-
-#: What an announcement's templates see that differs per recipient: (variable, attribute or None).
-PER_RECIPIENT = {("recipient", "id"), ("recipient", "email"), ("unsubscribe_url", None)}
-#: Template features that reach beyond what this template's own syntax tree shows.
-_OPAQUE = (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport, nodes.EvalContextModifier)
-
-
-def only_prints_recipient(ast: nodes.Template) -> bool:
-    """True if the template uses per-recipient values only as ``{{ value }}``, the whole of an output.
-
-    Then rendering it once with markers and filling them in per recipient is exactly a full
-    render. Anything else (a condition, a filter, a loop, an assignment, another template
-    pulled in) makes the output depend on the values in ways a marker cannot stand for.
-    """
-    if any(True for _ in ast.find_all(_OPAQUE)):
-        return False
-    printed: set[int] = set()
-    for output in ast.find_all(nodes.Output):
-        for node in output.nodes:
-            if isinstance(node, nodes.Getattr) and isinstance(node.node, nodes.Name):
-                if (node.node.name, node.attr) in PER_RECIPIENT:
-                    printed.add(id(node.node))
-            elif isinstance(node, nodes.Name) and (node.name, None) in PER_RECIPIENT:
-                printed.add(id(node))
-    names = {name for name, _ in PER_RECIPIENT}
-    return all(id(name) in printed for name in ast.find_all(nodes.Name) if name.name in names)
-
-
-class _Markers:
-    """Stand-ins for the per-recipient values: unique strings that survive HTML escaping unchanged."""
-
-    def __init__(self) -> None:
-        self.nonce = secrets.token_hex(8)
-        self.pattern = re.compile("\x00" + self.nonce + ":([a-z_.]+)\x00")
-
-    def __getitem__(self, key: str) -> str:
-        return f"\x00{self.nonce}:{key}\x00"
-
-    def context(self, shared: dict[str, Any]) -> dict[str, Any]:
-        recipient = Recipient(self["recipient.id"], self["recipient.email"])
-        return {**shared, "recipient": recipient, "unsubscribe_url": self["unsubscribe_url"]}
-
-
-@dataclass(frozen=True, slots=True)
-class Prerendered:
-    """A template's output with holes: ``literals[0] + value(slots[0]) + literals[1] + ...``."""
-
-    literals: tuple[str, ...]
-    slots: tuple[str, ...]
-    escaped: bool
-
-    def fill(self, values: dict[str, str]) -> str:
-        if not self.slots:
-            return self.literals[0]
-        out = [self.literals[0]]
-        for slot, literal in zip(self.slots, self.literals[1:], strict=True):
-            value = values[slot]
-            out.append(str(escape(value)) if self.escaped else value)
-            out.append(literal)
-        return "".join(out)
 
 
 def human_time(value: datetime) -> str:
@@ -331,36 +280,48 @@ class MessageRenderer:
         return Email(to=to, data=CRLF.join(lines).encode())
 
     def _prerender(
-        self, name: str, template: Template, shared: dict[str, Any], markers: _Markers
+        self, name: str, template: Template, context: dict[str, Any], markers: Markers, personal_code: bool
     ) -> Prerendered | None:
         """The template rendered once for the whole chunk, or None if it must be rendered per recipient."""
         assert self._env.loader is not None
         source = self._env.loader.get_source(self._env, name)[0]
-        if not only_prints_recipient(self._env.parse(source)):
+        if not only_prints_recipient(self._env.parse(source), personal_code):
             return None
-        pieces = markers.pattern.split(template.render(**markers.context(shared)))
+        pieces = markers.pattern.split(template.render(**context))
         autoescape = self._env.autoescape
         escaped = bool(autoescape(name) if callable(autoescape) else autoescape)
         return Prerendered(tuple(pieces[0::2]), tuple(pieces[1::2]), escaped)
 
-    def announcements(self, code: CodeFacts) -> Callable[[Recipient, datetime], Email]:
-        """The announcement of ``code`` to one recipient, for a chunk (the templates are looked up now)."""
+    def announcements(self, code: CodeFacts, *, personal_code: bool = False) -> Announcement:
+        """The announcement of ``code`` to one recipient, for a chunk (the templates are looked up now).
+
+        With ``personal_code`` each recipient is sent a code of their own (an ``OwnCode`` per call),
+        in ``code``'s terms.
+        """
         templates = self._templates("code_announcement")
         # The same for every recipient: worded once per code, whichever way the templates are rendered.
         shared = {"code": code, "headline": headline(code), "terms": describe_terms(code)}
-        markers = _Markers()
+        markers = Markers()
+        marked = {
+            **shared,
+            "recipient": Recipient(markers["recipient.id"], markers["recipient.email"]),
+            "unsubscribe_url": markers["unsubscribe_url"],
+        }
+        if personal_code:
+            marked["code"] = dataclasses.replace(code, code=markers["code.code"], code_hash=markers["code.code_hash"])
         names = [f"code_announcement.{kind}" for kind in ("subject.txt", "txt", "html")]
         once = [
-            self._prerender(name, template, shared, markers) for name, template in zip(names, templates, strict=True)
+            self._prerender(name, template, marked, markers, personal_code)
+            for name, template in zip(names, templates, strict=True)
         ]
         subject_once, text_once, html_once = once
         fixed_subject = None
         if subject_once is not None and not subject_once.slots:
             fixed_subject = _subject(" ".join(subject_once.literals[0].split()))
-        code_tag = code.code_hash[:24]
         dates: dict[int, str] = {}
 
-        def announcement(recipient: Recipient, now: datetime) -> Email:
+        def announcement(recipient: Recipient, now: datetime, own: OwnCode | None = None) -> Email:
+            facts = code if own is None else dataclasses.replace(code, code=own.code, code_hash=own.hash)
             unsubscribe_url = self._tokens.url(recipient.id)
             user_tag = hashlib.sha256(recipient.id.encode()).hexdigest()[:24]
             second = int(now.timestamp())
@@ -374,12 +335,13 @@ class MessageRenderer:
                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
                 "Precedence": "bulk",
             }
-            message_id = f"code.{code_tag}.{user_tag}"
+            message_id = f"code.{facts.code_hash[:24]}.{user_tag}"
             if subject_once is None or text_once is None or html_once is None:
-                context = {**shared, "recipient": recipient, "unsubscribe_url": unsubscribe_url}
+                context = {**shared, "code": facts, "recipient": recipient, "unsubscribe_url": unsubscribe_url}
                 return self._email(templates, recipient.email, message_id, headers, context)
             values = {"recipient.id": recipient.id, "recipient.email": recipient.email}
             values["unsubscribe_url"] = unsubscribe_url
+            values["code.code"], values["code.code_hash"] = facts.code, facts.code_hash
             subject = fixed_subject or _subject(" ".join(subject_once.fill(values).split()))
             text, html = text_once.fill(values), html_once.fill(values)
             return self._assemble(recipient.email, subject, message_id, headers, text, html)

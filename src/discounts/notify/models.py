@@ -12,11 +12,12 @@ from discounts.directory.models import ID_LENGTH
 
 
 class Fanout(Base):
-    """The e-mailing of one new code to its audience; the row is the outbox entry."""
+    """The e-mailing of one new code, or of a batch's distinct codes, to its audience; the row is the outbox entry."""
 
     __tablename__ = "fanouts"
 
-    code_id: Mapped[str] = mapped_column(ForeignKey("discount_codes.id"), primary_key=True)
+    #: What is announced: a code's id, or ``batch:<id>`` for a batch's distribution (``notify.subjects``).
+    code_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     status: Mapped[str] = mapped_column(String(16))  # queued | sending | done
     #: The last user id already cut into chunks; planning resumes after it.
     planned_through: Mapped[str | None] = mapped_column(String(ID_LENGTH))
@@ -53,7 +54,7 @@ class FanoutChunk(Base):
 
 
 class Delivery(Base):
-    """What was sent to whom for which code: a redelivered chunk skips these users."""
+    """What was sent to whom for which code (or batch): a redelivered chunk skips these users."""
 
     __tablename__ = "deliveries"
 

@@ -1,4 +1,4 @@
-"""A brand's view of how far the e-mailing of its code has got."""
+"""How far the e-mailing of a code (or of a batch's codes) has got."""
 
 from __future__ import annotations
 
@@ -8,26 +8,29 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from discounts.auth import Principal
 from discounts.codes.service import brand_code
 from discounts.notify.models import Fanout, FanoutChunk
-from discounts.notify.schemas import FanoutProgress
+from discounts.notify.schemas import FanoutProgress, Progress
 
 
 async def fanout_progress(session: AsyncSession, principal: Principal, ref: str) -> FanoutProgress:
-    """A brand's view of one of its codes' fan-out, from the chunk counters (never per-delivery rows)."""
+    """A brand's view of one of its codes' fan-out."""
     code = await brand_code(session, principal, ref)
-    fanout = await session.get(Fanout, code.id)
+    return FanoutProgress(code=code.id, **(await progress(session, code.id)).model_dump())
+
+
+async def progress(session: AsyncSession, subject: str) -> Progress:
+    """The fan-out of ``subject`` (a code, or ``batch:<id>``), from the chunk counters (never per-delivery rows)."""
+    fanout = await session.get(Fanout, subject)
     sums = (
         await session.execute(
             select(
                 func.coalesce(func.sum(FanoutChunk.sent), 0),
                 func.coalesce(func.sum(FanoutChunk.failed), 0),
                 func.coalesce(func.sum(FanoutChunk.skipped), 0),
-            ).where(FanoutChunk.code_id == code.id)
+            ).where(FanoutChunk.code_id == subject)
         )
     ).one()
-    status = fanout.status if fanout is not None else "queued"
-    return FanoutProgress(
-        code=code.id,
-        status=status,
+    return Progress(
+        status=fanout.status if fanout is not None else "queued",
         total=fanout.total if fanout is not None else None,
         sent=int(sums[0]),
         failed=int(sums[1]),

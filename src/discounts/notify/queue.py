@@ -29,6 +29,7 @@ SWEEP_FANOUTS = "discounts.notify.sweep_fanouts"
 COPY_LEDGER = "discounts.notify.copy_ledger"
 SEND_BRAND_DIGESTS = "discounts.notify.send_brand_digests"
 PURGE_EXPIRED_USAGES = "discounts.notify.purge_expired_usages"
+GENERATE_BATCH = "discounts.codes.generate_batch"
 
 #: The ledger copy runs this often; it loops while full batches come back.
 LEDGER_COPY_SECONDS = 1.0
@@ -39,7 +40,7 @@ SESSION_KEY = "discounts.task_publisher"
 
 
 def queue_names(settings: Settings) -> tuple[str, str]:
-    """(mail, control): sending e-mail never delays the ledger copy or the sweep behind it."""
+    """(mail, control): the bulk work — e-mail, generating batches — never delays the ledger copy or the sweep."""
     return f"{settings.queue_prefix}.mail", f"{settings.queue_prefix}.control"
 
 
@@ -58,7 +59,7 @@ def make_celery(settings: Settings) -> Celery:
         accept_content=["json"],
         task_queues=(Queue(mail, routing_key=mail), Queue(control, routing_key=control)),
         task_default_queue=control,
-        task_routes={SEND_CHUNK: {"queue": mail}, SEND_BRAND_DIGESTS: {"queue": mail}},
+        task_routes={SEND_CHUNK: {"queue": mail}, SEND_BRAND_DIGESTS: {"queue": mail}, GENERATE_BATCH: {"queue": mail}},
         # Deployments (and test runs) sharing a broker neither see nor command each other's workers.
         control_exchange=f"{settings.queue_prefix}.control",
         event_exchange=f"{settings.queue_prefix}.events",
@@ -98,22 +99,32 @@ class TaskPublisher:
         for chunk_id in chunk_ids:
             self.app.send_task(SEND_CHUNK, args=[chunk_id])
 
+    def generate_batch(self, batch_id: str) -> None:
+        self.app.send_task(GENERATE_BATCH, args=[batch_id])
+
     def plan_fanout_soon(self, code_id: str) -> None:
         """Publish from a background thread: a slow or absent broker delays the mail, never the response.
 
         A failure here only logs: the fan-out's outbox row is still ``queued``, and the
         periodic sweep enqueues it once the broker is back.
         """
+        self._soon(PLAN_FANOUT, code_id, "the fan-out of")
+
+    def generate_batch_soon(self, batch_id: str) -> None:
+        """The same for a new batch: its row stays ``queued`` until a step runs, and the sweep enqueues it."""
+        self._soon(GENERATE_BATCH, batch_id, "the generation of batch")
+
+    def _soon(self, task: str, argument: str, what: str) -> None:
         if self._background is None:
             self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="task-publisher")
         # In the caller's context, so that a warning from the thread carries the request's id.
-        self._background.submit(contextvars.copy_context().run, self._publish_once, code_id)
+        self._background.submit(contextvars.copy_context().run, self._publish_once, task, argument, what)
 
-    def _publish_once(self, code_id: str) -> None:
+    def _publish_once(self, task: str, argument: str, what: str) -> None:
         try:
-            self.app.send_task(PLAN_FANOUT, args=[code_id], retry=False)
+            self.app.send_task(task, args=[argument], retry=False)
         except Exception:
-            log.warning("could not enqueue the fan-out of %s now; the sweep will", code_id, exc_info=True)
+            log.warning("could not enqueue %s %s now; the sweep will", what, argument, exc_info=True)
 
     def close(self) -> None:
         if self._background is not None:

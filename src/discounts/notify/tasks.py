@@ -1,4 +1,4 @@
-"""The Celery tasks: thin shells that run the async jobs of fanout/chunks/digest on the worker's loop.
+"""The Celery tasks: thin shells that run the async jobs (fan-outs, digests, batches) on the worker's loop.
 
 Each worker process gets one event loop and one set of connections (database, usage store,
 mail templates), built on its first task after the fork and kept for its lifetime.
@@ -10,11 +10,13 @@ import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from celery.signals import worker_process_shutdown
 
 from discounts.clock import utcnow
+from discounts.codes.generation import StepOutcome, generate_step, stuck_batches
 from discounts.errors import MailTemporaryError
 from discounts.notify.chunks import ChunkOutcome, send_chunk
 from discounts.notify.context import Notifier
@@ -22,6 +24,7 @@ from discounts.notify.digest import copy_usages, send_brand_digests
 from discounts.notify.fanout import plan_fanout, sweep
 from discounts.notify.queue import (
     COPY_LEDGER,
+    GENERATE_BATCH,
     PLAN_FANOUT,
     PURGE_EXPIRED_USAGES,
     SEND_BRAND_DIGESTS,
@@ -100,15 +103,41 @@ def send_chunk_task(chunk_id: int) -> str:
     return result.outcome.value
 
 
+@celery_app.task(name=GENERATE_BATCH)
+def generate_batch_task(batch_id: str) -> str:
+    """One step of a batch's generation; it enqueues the next, and the distribution after the last."""
+    step = run(
+        lambda runtime, _: generate_step(runtime.sessions, batch_id, utcnow(), chunk_size=settings.batch_chunk_size)
+    )
+    if step.outcome is StepOutcome.more:
+        publisher.generate_batch(batch_id)
+    elif step.distribution is not None:
+        publisher.plan_fanout(step.distribution)
+    return step.outcome.value
+
+
 @celery_app.task(name=SWEEP_FANOUTS)
 def sweep_fanouts_task() -> dict[str, int]:
+    """Lost fan-outs, chunks and batch generations, enqueued again."""
     found = run(lambda _, notifier: sweep(notifier, utcnow()))
     for code_id in found.fanouts:
         publisher.plan_fanout(code_id)
     publisher.send_chunks(found.chunks)
-    if found.fanouts or found.chunks:
-        log.info("sweep re-enqueued fan-outs %s and %d chunks", found.fanouts, len(found.chunks))
-    return {"fanouts": len(found.fanouts), "chunks": len(found.chunks), "finished": len(found.finished)}
+    batches = run(
+        lambda _, notifier: stuck_batches(
+            notifier.sessions, utcnow(), interval=timedelta(seconds=settings.fanout_sweep_seconds), lease=notifier.lease
+        )
+    )
+    for batch_id in batches:
+        publisher.generate_batch(batch_id)
+    if found.fanouts or found.chunks or batches:
+        log.info("sweep re-enqueued fan-outs %s, %d chunks and batches %s", found.fanouts, len(found.chunks), batches)
+    return {
+        "fanouts": len(found.fanouts),
+        "chunks": len(found.chunks),
+        "finished": len(found.finished),
+        "batches": len(batches),
+    }
 
 
 @celery_app.task(name=COPY_LEDGER)

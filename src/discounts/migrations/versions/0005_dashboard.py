@@ -1,7 +1,7 @@
 """the brand's dashboard: sessions, used sign-in links, the ledger's per-hour rollup
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-03 12:00:00
 
 The rollup is filled from the ledger as it is; from then on each copy to the ledger keeps it
@@ -17,7 +17,7 @@ from alembic import op
 import discounts.db
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
@@ -101,7 +101,7 @@ def _fill_rollup() -> None:
 
 
 def downgrade() -> None:
-    """Back to 0003: the dashboard's sessions end and the rollup goes (the ledger keeps every usage)."""
+    """Back to 0004: the dashboard's sessions end and the rollup goes (the ledger keeps every usage)."""
     op.drop_index("ix_discount_usage_holds", table_name="discount_usage")
     op.drop_index("ix_discount_usage_code_used_at", table_name="discount_usage")
     op.drop_index(op.f("ix_dashboard_link_uses_expires_at"), table_name="dashboard_link_uses")
