@@ -2,7 +2,8 @@
 
 Sign in by a link from ``discounts dashboard-link``, create a code (see the API's error by its
 field, fix it), redeem through the API and watch the numbers and the chart change as the worker
-copies the uses to the ledger, roll a use back, download the CSV, sign out. Every page is checked
+copies the uses to the ledger, roll a use back, download the CSV, make a batch of single-use
+codes and watch its progress bar as the worker makes them, download its codes, sign out. Every page is checked
 with axe-core (no serious or critical violation); screenshots are kept in ``artefacts/dashboard``
 (git-ignored; ``DISCOUNTS_TEST_ARTEFACTS`` moves it). Nothing may leave 127.0.0.1, and the pages'
 Content-Security-Policy must never have had to block anything.
@@ -14,6 +15,7 @@ import csv
 import io
 import json
 import os
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -119,6 +121,8 @@ async def chart_total(page: Page, name: str) -> int:
 async def test_the_brands_journey_in_a_browser(server: tuple[Server, dict[str, str]], tmp_path: Path) -> None:
     serve, env = server
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    for old in ARTEFACTS.glob("*.png"):  # only this run's screenshots
+        old.unlink()
     service = bearer(Role.service, "marketplace")
     async with httpx.AsyncClient(base_url=serve.url + "/api/v1", timeout=30) as api:
         brand = {"name": "Acme", "email": "p@acme.example"}
@@ -160,7 +164,7 @@ async def test_the_brands_journey_in_a_browser(server: tuple[Server, dict[str, s
                 error = page.locator("#e-validity")
                 await expect(error).to_have_text("must be in the future")
                 await expect(page.locator("#f-validity")).to_have_attribute("aria-invalid", "true")
-                assert await page.evaluate("document.activeElement.id") == "problem"  # the summary has focus
+                await expect(page.locator("#problem")).to_be_focused()  # the summary has focus
                 await journey.check("new-code-error")
                 await journey.pick("#f-validity", "2099-12-31T23:59")
                 await journey.press("#f-validity")
@@ -216,6 +220,33 @@ async def test_the_brands_journey_in_a_browser(server: tuple[Server, dict[str, s
                 ]
                 assert {row["user"] for row in rows} == {"u-0", "u-1", "u-2"}
 
+                # a batch of single-use codes: made by the worker while its page watches, then downloaded
+                await journey.press("a[href='/dashboard/batches/']")
+                await expect(page.get_by_role("heading", name="Batches")).to_be_visible()
+                await journey.press("a[href='/dashboard/batches/new']")
+                await journey.type_into("#f-count", "2000")
+                await journey.type_into("#f-prefix", "vip-")
+                await journey.pick("#f-validity", "2099-12-31T23:59")
+                await journey.type_into("#f-discount", "20")
+                await journey.check("new-batch")
+                await journey.press("#f-discount")
+                await expect(page.get_by_role("heading", name=re.compile("^Batch "))).to_be_visible()
+                progress = page.locator("#batch-progress")
+                await expect(progress).to_have_attribute("max", "2000")
+                await expect(progress).to_have_attribute("value", "2000", timeout=WAIT_MS)  # live, no reload
+                await expect(page.locator("#batch-text")).to_have_text("Done: 2,000 of 2,000 made.")
+                await journey.check("batch-done")
+                async with page.expect_download() as batch_download:
+                    await journey.press("#batch-csv")
+                codes_file = tmp_path / "codes.csv"
+                await (await batch_download.value).save_as(codes_file)
+                batch_rows = list(csv.DictReader(io.StringIO(codes_file.read_text())))
+                assert len(batch_rows) == 2000
+                assert all(row["code"].startswith("VIP-") for row in batch_rows)
+                await journey.press("a[href='/dashboard/batches/']")
+                await expect(page.get_by_text("2,000 of 2,000")).to_be_visible()
+                await journey.check("batches")
+
                 # sign out: the session ends on the server
                 await journey.press("nav form button[type=submit]")
                 await expect(page.get_by_role("heading", name="Signed out")).to_be_visible()
@@ -230,4 +261,4 @@ async def test_the_brands_journey_in_a_browser(server: tuple[Server, dict[str, s
                 await browser.close()
     assert journey.left == []
     assert journey.blocked == []
-    assert len(list(ARTEFACTS.glob("*.png"))) >= journey.shots
+    assert len(list(ARTEFACTS.glob("*.png"))) == journey.shots

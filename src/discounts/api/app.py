@@ -19,6 +19,7 @@ from discounts.api import (
     batches,
     codes,
     dashboard_auth,
+    dashboard_batches,
     dashboard_pages,
     dashboard_support,
     directory,
@@ -202,7 +203,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
     problems.install(app)
     for module in (directory, codes, batches, usage, notifications, stats, dashboard_auth, ops):
         app.include_router(module.router)
-    pages = [dashboard_auth.pages, dashboard_pages.router]
+    pages = [dashboard_auth.pages, dashboard_pages.router, dashboard_batches.router]
     for router in pages:
         app.include_router(router)
     dashboard_support.install(app, pages)

@@ -9,15 +9,14 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from pydantic import ValidationError
 
-from discounts.api.dashboard_support import DashboardDep, SignedInDep, posted_form, see_other
+from discounts.api.dashboard_support import DashboardDep, SignedInDep, form_page, posted_form, refused, see_other
 from discounts.api.deps import NowDep, RuntimeDep, UnitOfWorkDep
-from discounts.api.problems import domain_problem, validation_problem
 from discounts.api.stats import csv_download
 from discounts.codes import service
 from discounts.codes.models import DiscountCode
 from discounts.codes.schemas import CodeIn
 from discounts.dashboard import views
-from discounts.dashboard.forms import LABELS, FormProblem, code_body
+from discounts.dashboard.forms import code_body
 from discounts.dashboard.sessions import SignedIn
 from discounts.errors import BrandMismatch, CodeNotFound, DiscountsError, UsageNotFound
 from discounts.fields import CODE_INPUT_PATTERN
@@ -72,29 +71,9 @@ async def codes_page(
     )
 
 
-async def _form_page(
-    uow: UnitOfWorkDep,
-    dashboard: DashboardDep,
-    signed_in: SignedIn,
-    values: dict[str, str],
-    problem: FormProblem | None,
-) -> HTMLResponse:
-    rules = await service.list_rules(uow.session, signed_in.principal)
-    return dashboard.page(
-        "new_code.html",
-        422 if problem else 200,
-        signed_in=signed_in,
-        section="new",
-        values=values,
-        problem=problem,
-        labels=LABELS,
-        rules=[views.rule_choice(rule) for rule in rules],
-    )
-
-
 @router.get("/codes/new", response_class=HTMLResponse)
 async def new_code_page(uow: UnitOfWorkDep, dashboard: DashboardDep, signed_in: SignedInDep) -> HTMLResponse:
-    return await _form_page(uow, dashboard, signed_in, {}, None)
+    return await form_page(uow, dashboard, signed_in, "new_code.html", "new", {})
 
 
 @router.post("/codes/new", response_model=None)
@@ -106,14 +85,10 @@ async def create_code(
     body = code_body(form, signed_in.brand)
     try:
         code = await service.create_code(uow, signed_in.principal, CodeIn.model_validate(body), now)
-    except ValidationError as exc:
-        problem = validation_problem([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()], request.url.path)
-    except DiscountsError as exc:
-        problem = domain_problem(exc, request.url.path)
-    else:
-        return see_other(f"/dashboard/?{urlencode({'created': code.id})}")
-    await uow.session.rollback()  # a rule made before the code was refused must not stay
-    return await _form_page(uow, dashboard, signed_in, form, FormProblem.of(problem, form))
+    except (ValidationError, DiscountsError) as exc:
+        problem = await refused(uow, request, form, exc)
+        return await form_page(uow, dashboard, signed_in, "new_code.html", "new", form, problem)
+    return see_other(f"/dashboard/?{urlencode({'created': code.id})}")
 
 
 async def _live_context(uow: UnitOfWorkDep, signed_in: SignedIn, ref: str, now: NowDep) -> dict[str, Any]:

@@ -14,17 +14,21 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.routing import Match
 from starlette.staticfiles import StaticFiles
 
 from discounts.api.deps import RuntimeDep, UnitOfWorkDep
-from discounts.api.problems import HTTP_CODES, clean_errors
-from discounts.dashboard.forms import parse_form
+from discounts.api.problems import HTTP_CODES, clean_errors, domain_problem, validation_problem
+from discounts.codes import service
+from discounts.dashboard import views
+from discounts.dashboard.forms import LABELS, FormProblem, parse_form
 from discounts.dashboard.links import SignInLinks
 from discounts.dashboard.pages import PAGE_HEADERS, STATIC, Pages
 from discounts.dashboard.sessions import COOKIE, COOKIE_PATH, DashboardSessions, SignedIn
+from discounts.db import UnitOfWork
 from discounts.errors import DiscountsError, StaleForm
 from discounts.runtime import Runtime
 
@@ -116,6 +120,41 @@ async def posted_form(request: Request, dashboard: Dashboard, signed_in: SignedI
     form = await read_form(request, dashboard)
     dashboard.sessions.check_csrf(signed_in, form.get("csrf"))
     return form
+
+
+async def form_page(
+    uow: UnitOfWork,
+    dashboard: Dashboard,
+    signed_in: SignedIn,
+    template: str,
+    section: str,
+    values: dict[str, str],
+    problem: FormProblem | None = None,
+) -> HTMLResponse:
+    """A create form (a code's, a batch's), with what was typed and the problem it met, if any."""
+    rules = await service.list_rules(uow.session, signed_in.principal)
+    return dashboard.page(
+        template,
+        422 if problem else 200,
+        signed_in=signed_in,
+        section=section,
+        values=values,
+        problem=problem,
+        labels=LABELS,
+        rules=[views.rule_choice(rule) for rule in rules],
+    )
+
+
+async def refused(
+    uow: UnitOfWork, request: Request, form: dict[str, str], exc: ValidationError | DiscountsError
+) -> FormProblem:
+    """The API's own problem details for a refused form, by field; nothing the refused request made stays."""
+    await uow.session.rollback()  # e.g. a rule made before the code was refused
+    if isinstance(exc, ValidationError):
+        body = validation_problem([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()], request.url.path)
+    else:
+        body = domain_problem(exc, request.url.path)
+    return FormProblem.of(body, form)
 
 
 def see_other(url: str) -> RedirectResponse:

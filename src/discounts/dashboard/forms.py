@@ -27,8 +27,10 @@ RULE_FIELDS = {
     "budget": "Budget",
     "group": "Customer group",
 }
-LABELS = {"id": "Code", "validity": "Valid until", "rule": "Rule", **RULE_FIELDS}
-INTEGERS = frozenset({"discount", "max_uses", "max_uses_per_user"})
+#: A batch's own fields.
+BATCH_FIELDS = {"count": "How many codes", "prefix": "Prefix", "length": "Random characters", "distribute": "E-mail"}
+LABELS = {"id": "Code", "validity": "Valid until", **BATCH_FIELDS, "rule": "Rule", **RULE_FIELDS}
+INTEGERS = frozenset({"discount", "max_uses", "max_uses_per_user", "count", "length"})
 TIMES = frozenset({"starts_at", "validity"})
 #: What each kind of discount uses; the other kind's fields are ignored (the page hides them).
 KIND_FIELDS = {"percent": {"discount"}, "amount": {"amount_off", "currency"}}
@@ -72,23 +74,45 @@ def _value(name: str, raw: str, tz: ZoneInfo) -> object:
     return raw
 
 
-def code_body(form: Mapping[str, str], brand: str) -> dict[str, Any]:
-    """The JSON body of ``POST /api/v1/discountcode/`` for what the form holds; blank fields are left out."""
-    tz = zone(form.get("tz"))
-    body: dict[str, Any] = {"id": form.get("id", "").strip()}
-    if form.get("validity"):  # else the API's own "Field required"
-        body["validity"] = _time(form["validity"], tz)
+def _rule(form: Mapping[str, str], brand: str, tz: ZoneInfo) -> object:
+    """A rule of its own (the kind's fields; blank ones left out), or an existing rule's id."""
     reuse = form.get("rule", "new")
     if reuse != "new":
-        body["rule"] = int(reuse) if reuse.isdigit() else reuse
-        return body
+        return int(reuse) if reuse.isdigit() else reuse
     other = set().union(*KIND_FIELDS.values()) - KIND_FIELDS.get(form.get("kind", "percent"), set())
     rule: dict[str, object] = {"brand": brand}
     for name in RULE_FIELDS:
         raw = form.get(name, "").strip()
         if raw and name not in other:
             rule[name] = _value(name, raw, tz)
-    body["rule"] = rule
+    return rule
+
+
+def _validity(form: Mapping[str, str], body: dict[str, Any], tz: ZoneInfo) -> None:
+    if form.get("validity"):  # else the API's own "Field required"
+        body["validity"] = _time(form["validity"], tz)
+
+
+def code_body(form: Mapping[str, str], brand: str) -> dict[str, Any]:
+    """The JSON body of ``POST /api/v1/discountcode/`` for what the form holds; blank fields are left out."""
+    tz = zone(form.get("tz"))
+    body: dict[str, Any] = {"id": form.get("id", "").strip()}
+    _validity(form, body, tz)
+    body["rule"] = _rule(form, brand, tz)
+    return body
+
+
+def batch_body(form: Mapping[str, str], brand: str) -> dict[str, Any]:
+    """The JSON body of ``POST /api/v1/discountcodebatch/``; ``distribute`` is a checkbox (present or not)."""
+    tz = zone(form.get("tz"))
+    body: dict[str, Any] = {}
+    for name in ("count", "prefix", "length"):
+        raw = form.get(name, "").strip()
+        if raw:
+            body[name] = _value(name, raw, tz)
+    body["distribute"] = "distribute" in form
+    _validity(form, body, tz)
+    body["rule"] = _rule(form, brand, tz)
     return body
 
 

@@ -19,6 +19,8 @@ from discounts.notify.messages import CodeFacts, describe_terms, format_amount, 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
 
+#: What a batch's states are called on the page.
+BATCH_STATES = {"queued": "Queued", "generating": "Making codes", "done": "Done", "failed": "Failed"}
 #: What each state is called on the page.
 STATES = {"active": "Active", "scheduled": "Scheduled", "expired": "Expired", "exhausted": "Exhausted"}
 
@@ -42,6 +44,11 @@ def offer(code: DiscountCode) -> str:
     return format_offer(code.rule.discount, code.rule.amount_off, code.rule.currency)
 
 
+def rule_offer(rule: Any) -> str:
+    """A rule as the API shows it (``RuleOut``): its offer."""
+    return format_offer(rule.discount, rule.amount_off, rule.currency)
+
+
 def money(value: Decimal | None, currency: str | None = None) -> str:
     return "—" if value is None else format_amount(value, currency)
 
@@ -60,8 +67,10 @@ class Pages:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.env.filters.update(money=money, when=when, offer=offer, terms=terms, number="{:,}".format)
-        self.env.globals.update(states=STATES)
+        self.env.filters.update(
+            money=money, when=when, offer=offer, rule_offer=rule_offer, terms=terms, number="{:,}".format
+        )
+        self.env.globals.update(states=STATES, batch_states=BATCH_STATES)
 
     def render(self, name: str, **context: Any) -> str:
         return self.env.get_template(name).render(**context)

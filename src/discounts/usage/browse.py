@@ -49,12 +49,13 @@ async def browse_codes(
     page: int = 1,
     per_page: int = PER_PAGE,
 ) -> CodePage:
-    """The brand's codes, newest first; ``page`` past the last gives the last."""
+    """The brand's codes but its batches', newest first; ``page`` past the last gives the last."""
     principal.require(Role.brand)
     states = state_case(now)
     query = with_totals(select(DiscountCode, states, func.coalesce(CodeUsageTotals.uses, 0)))
     counting = with_totals(select(func.count()))
-    conditions = [DiscountRule.brand == principal.brand]
+    # A batch's codes (up to a million) are listed with their batch, not here.
+    conditions = [DiscountRule.brand == principal.brand, DiscountCode.batch_id.is_(None)]
     if state is not None:
         conditions.append(states == state)
     if search:
