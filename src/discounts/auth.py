@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
+import hashlib
+import hmac
 import re
 import time
 from collections import OrderedDict
@@ -47,6 +49,15 @@ class Principal:
     def require(self, *roles: Role) -> None:
         if self.role not in roles:
             raise Forbidden(f"role {self.role.value!r} may not do this")
+
+
+def derived_key(settings: Settings, purpose: str) -> bytes:
+    """A key for one purpose only: HMAC-SHA256 of a label with the HS256 secret, never the secret itself.
+
+    A value signed for one purpose (an unsubscribe link, a sign-in link, a form's CSRF token)
+    is then worthless for any other, and none of them is an API token.
+    """
+    return hmac.new(settings.hs256_secret().encode(), f"discounts/{purpose}/v1".encode(), hashlib.sha256).digest()
 
 
 def _pem(value: str) -> bytes:

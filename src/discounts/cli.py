@@ -26,6 +26,7 @@ from discounts import logs
 from discounts.auth import Role, mint_token
 from discounts.clock import utcnow
 from discounts.codes.commands import codes_app
+from discounts.dashboard.commands import dashboard_link
 from discounts.directory.schemas import BulkUserIn
 from discounts.settings import Settings, get_settings
 from discounts.usage.commands import usage_app
@@ -41,6 +42,7 @@ app.add_typer(brands_app, name="brands")
 app.add_typer(users_app, name="users")
 app.add_typer(usage_app, name="usage")
 app.add_typer(codes_app, name="codes")
+app.command("dashboard-link")(dashboard_link)
 
 
 @app.callback()

@@ -5,7 +5,8 @@
     ├── Forbidden              403 forbidden
     │   ├── BrandMismatch      403 brand_mismatch
     │   ├── UserMismatch       403 user_mismatch
-    │   └── NotInGroup         403 not_in_group (the code is for another user group)
+    │   ├── NotInGroup         403 not_in_group (the code is for another user group)
+    │   └── StaleForm          403 stale_form (a dashboard form without this session's CSRF token)
     ├── InvalidLink            404 invalid_link (an unsubscribe link that is not ours or is broken)
     ├── NotFound               404 (code_not_found, rule_not_found, brand_not_found, user_not_found,
     │                              usage_not_found, batch_not_found)
@@ -94,6 +95,10 @@ class NotInGroup(Forbidden):
     code, title = "not_in_group", "The code is for another group of users"
 
 
+class StaleForm(Forbidden):
+    code, title = "stale_form", "The form is out of date"
+
+
 class NotFound(DiscountsError):
     status, code, title = 404, "not_found", "Not found"
 
@@ -174,9 +179,9 @@ class InvalidInput(DiscountsError):
 
     status, code, title = 422, "validation_error", "Invalid request"
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, *, where: str = "body") -> None:
         super().__init__(f"{field}: {message}")
-        self.errors = [{"loc": ["body", *field.split(".")], "msg": message}]
+        self.errors = [{"loc": [where, *field.split(".")], "msg": message}]
 
     @classmethod
     def each(cls, errors: list[tuple[list[str | int], str]]) -> InvalidInput:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 def load_all() -> None:
     import discounts.codes.models
+    import discounts.dashboard.models
     import discounts.directory.models
     import discounts.notify.models
     import discounts.usage.models  # noqa: F401

@@ -98,6 +98,11 @@ class Settings(BaseSettings):
     #: A code seen this recently still redeems while the database is down (codes/cache.py).
     code_stale_if_error_seconds: float = Field(default=3600.0, ge=0)
 
+    #: How long a dashboard sign-in link (``discounts dashboard-link``) can be used, once.
+    dashboard_link_seconds: int = Field(default=900, ge=60, le=7 * 86_400)
+    #: How long a dashboard session lasts after sign-in (signing out ends it sooner).
+    dashboard_session_seconds: int = Field(default=8 * 3600, ge=300, le=30 * 86_400)
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     #: ``text`` for a terminal, ``json`` (one object per line) for a log collector.
     log_format: Literal["text", "json"] = "text"

@@ -168,6 +168,17 @@ async def test_an_embedded_usage_file_of_before_is_brought_up_to_date(tmp_path: 
         await store.close()
 
 
+async def test_the_rollup_is_filled_from_the_ledger_of_before(old_database: str) -> None:
+    """Migration 0005 sums the usages the ledger already has, as each copy would have."""
+    engine = make_engine(old_database)
+    async with engine.connect() as conn:
+        totals = (await conn.execute(text("SELECT code, uses, discount_cents, released FROM code_usage_totals"))).all()
+        hours = (await conn.execute(text("SELECT code, uses, amount_cents, currency FROM code_usage_hours"))).all()
+    await engine.dispose()
+    assert [tuple(row) for row in totals] == [("OLDCODE", 1, 1200, 0)]
+    assert [tuple(row) for row in hours] == [("OLDCODE", 1, 12000, "")]
+
+
 async def test_the_migrated_schema_is_the_models_schema(database_url: str) -> None:
     """What Alembic's autogenerate would still find to do after ``upgrade head``: nothing, on either database."""
     engine = make_engine(database_url)

@@ -57,7 +57,7 @@ def _named(value: object, default: str) -> str:
 def token_for(settings: Settings, case: Case) -> str:
     """A valid token of the role the operation expects, acting for whoever the request names."""
     path, body = case.operation.path, case.body if isinstance(case.body, dict) else {}
-    if path.startswith(("/api/v1/brands/", "/api/v1/users/")):
+    if path.startswith(("/api/v1/brands/", "/api/v1/users/", "/api/v1/dashboardlink/")):
         return make_token(settings, "service", "marketplace")
     if path.startswith("/api/v1/discountcodeusage/{usage_id}/"):
         try:  # the usage's own user, as a checkout confirming or rolling back its hold
@@ -71,6 +71,8 @@ def token_for(settings: Settings, case: Case) -> str:
         rule = body.get("rule", body)
         brand = _named(rule.get("brand") if isinstance(rule, dict) else None, "acme")
         return make_token(settings, "brand", brand, brand)
+    if path.startswith("/api/v1/discountcode/{id}/"):  # a code's progress, stats, usages: its brand's
+        return make_token(settings, "brand", "acme", "acme")
     return make_token(settings, "user", "u-1")
 
 
@@ -124,7 +126,11 @@ def run_operation(settings: Settings, cases: Any) -> None:
 def test_stateful_links_create_redeem_confirm_and_roll_back(settings: Settings, served: FastAPI) -> None:
     schema = schemathesis.openapi.from_asgi("/openapi.json", served)
     schema.config.generation.update(modes=[GenerationMode.POSITIVE])  # invalid input is the test above's
-    machine = schema.as_state_machine()
+    # The checkout's operations only: with every operation in play, a chain from a new code to
+    # its rollback is rare in a few dozen runs (the rest are the test above's).
+    operations = r"^/api/v1/discount(code|codeusage|codequote|rule)/(\{[a-z_]+\}/(confirm/)?)?$"
+    checkout = schema.include(path_regex=operations)
+    machine = checkout.as_state_machine()
     followed: set[str] = set()
     failures: list[str] = []
 

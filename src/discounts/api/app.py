@@ -15,7 +15,20 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from discounts import logs, metrics
-from discounts.api import batches, codes, directory, notifications, ops, problems, usage
+from discounts.api import (
+    batches,
+    codes,
+    dashboard_auth,
+    dashboard_batches,
+    dashboard_pages,
+    dashboard_support,
+    directory,
+    notifications,
+    ops,
+    problems,
+    stats,
+    usage,
+)
 from discounts.api.bodies import is_json
 from discounts.api.deps import raw_header
 from discounts.api.hot_routes import HotRoutes, with_trailing_slash
@@ -188,8 +201,12 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     problems.install(app)
-    for module in (directory, codes, batches, usage, notifications, ops):
+    for module in (directory, codes, batches, usage, notifications, stats, dashboard_auth, ops):
         app.include_router(module.router)
+    pages = [dashboard_auth.pages, dashboard_pages.router, dashboard_batches.router]
+    for router in pages:
+        app.include_router(router)
+    dashboard_support.install(app, pages)
     app.add_middleware(RequireJsonBody)
     app.add_middleware(OptionalTrailingSlash)
     put_hot_routes_outside(app, settings)

@@ -73,16 +73,16 @@ def problem_type(code: str) -> str:
     return f"urn:discounts:problem:{code}"
 
 
-def problem(
+def problem_body(
     status: int,
     code: str,
     title: str,
     detail: str,
     *,
     errors: list[dict[str, Any]] | None = None,
-    headers: dict[str, str] | None = None,
     instance: str | None = None,
-) -> Response:
+) -> dict[str, Any]:
+    """The problem's members; the dashboard shows the very same ones next to its form's fields."""
     body: dict[str, Any] = {
         "type": problem_type(code),
         "title": title,
@@ -97,10 +97,35 @@ def problem(
         body["request_id"] = rid
     if errors is not None:
         body["errors"] = errors
+    return body
+
+
+def problem(
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    *,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+    instance: str | None = None,
+) -> Response:
+    body = problem_body(status, code, title, detail, errors=errors, instance=instance)
     return Response(orjson.dumps(body), status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
-def _clean_errors(errors: Any) -> list[dict[str, Any]]:
+def domain_problem(exc: DiscountsError, instance: str | None = None) -> dict[str, Any]:
+    return problem_body(exc.status, exc.code, exc.title, exc.detail, errors=exc.errors, instance=instance)
+
+
+def validation_problem(errors: Any, instance: str | None = None) -> dict[str, Any]:
+    """A 422 ``validation_error`` from Pydantic's errors (their ``loc`` as the request names them)."""
+    cleaned = clean_errors(errors)
+    detail = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in cleaned[:5]) or "invalid request"
+    return problem_body(422, "validation_error", "Invalid request", detail, errors=cleaned, instance=instance)
+
+
+def clean_errors(errors: Any) -> list[dict[str, Any]]:
     """Pydantic's errors without the echoed input or exception objects (not JSON, maybe secret)."""
     return [
         {
@@ -121,16 +146,14 @@ async def domain_error(request: Request, exc: Exception) -> Response:
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token"' if sent else "Bearer"
     if isinstance(exc, RateLimited | NotCopiedYet):
         headers["Retry-After"] = str(exc.retry_after)
-    return problem(
-        exc.status, exc.code, exc.title, exc.detail, errors=exc.errors, headers=headers, instance=request.scope["path"]
-    )
+    body = domain_problem(exc, instance=request.scope["path"])
+    return Response(orjson.dumps(body), status_code=exc.status, media_type=MEDIA_TYPE, headers=headers)
 
 
 async def validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    errors = _clean_errors(exc.errors())
-    detail = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:5]) or "invalid request"
-    return problem(422, "validation_error", "Invalid request", detail, errors=errors, instance=request.scope["path"])
+    body = validation_problem(exc.errors(), instance=request.scope["path"])
+    return Response(orjson.dumps(body), status_code=422, media_type=MEDIA_TYPE)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

@@ -133,9 +133,9 @@ async def give_back_usage(usage_id: UsageRef, request: Request) -> Response:
 
     The use, its share of ``max_uses`` and of the budget come back, and the ledger and the
     brand's digest record it. Unknown, someone else's, given back already, or a hold that
-    ended: 404 ``usage_not_found``. Brands cannot (403).
+    ended: 404 ``usage_not_found``. Brands cannot (403; they roll back from their dashboard).
     """
-    principal = await authenticate(request)
+    principal = await authenticate(request, Role.user, Role.service)
     runtime: Runtime = request.app.state.runtime
     await runtime.redeemer.give_back(principal, usage_id)
     metrics.redemption("given_back")

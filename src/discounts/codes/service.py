@@ -105,6 +105,15 @@ async def find_code(session: AsyncSession, ref: str) -> DiscountCode:
     raise CodeNotFound(f"no code {ref!r}")
 
 
+async def brand_code(session: AsyncSession, principal: Principal, ref: str) -> DiscountCode:
+    """One of the brand's own codes, by string or hash; another brand's is 403 ``brand_mismatch``."""
+    principal.require(Role.brand)
+    code = await find_code(session, ref)
+    if code.rule.brand != principal.brand:
+        raise BrandMismatch(f"code {code.id} belongs to another brand")
+    return code
+
+
 async def find_codes(session: AsyncSession, refs: Sequence[str]) -> dict[str, DiscountCode]:
     """Many codes in one query, each under its ``ref.upper()``; unknown refs are left out.
 

@@ -51,6 +51,7 @@ from jinja2 import (
     select_autoescape,
 )
 
+from discounts.codes.models import DiscountCode
 from discounts.fields import format_time
 from discounts.money import format_money, quantize
 from discounts.notify.prerender import Markers, Prerendered, only_prints_recipient
@@ -83,6 +84,25 @@ class CodeFacts:
     max_uses: int | None = None
     max_uses_per_user: int | None = None
     budget: Decimal | None = None
+
+    @classmethod
+    def of(cls, code: DiscountCode, brand_name: str) -> CodeFacts:
+        rule = code.rule
+        return cls(
+            code=code.id,
+            code_hash=code.hash,
+            brand_name=brand_name,
+            discount=rule.discount,
+            validity=code.validity,
+            group=rule.group,
+            amount_off=rule.amount_off,
+            currency=rule.currency,
+            min_amount=rule.min_amount,
+            starts_at=rule.starts_at,
+            max_uses=rule.max_uses,
+            max_uses_per_user=rule.max_uses_per_user,
+            budget=rule.budget,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,19 +5,15 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from discounts.auth import Principal, Role
-from discounts.codes.service import find_code
-from discounts.errors import BrandMismatch
+from discounts.auth import Principal
+from discounts.codes.service import brand_code
 from discounts.notify.models import Fanout, FanoutChunk
 from discounts.notify.schemas import FanoutProgress, Progress
 
 
 async def fanout_progress(session: AsyncSession, principal: Principal, ref: str) -> FanoutProgress:
     """A brand's view of one of its codes' fan-out."""
-    principal.require(Role.brand)
-    code = await find_code(session, ref)
-    if code.rule.brand != principal.brand:
-        raise BrandMismatch(f"code {code.id} belongs to another brand")
+    code = await brand_code(session, principal, ref)
     return FanoutProgress(code=code.id, **(await progress(session, code.id)).model_dump())
 
 

@@ -17,6 +17,7 @@ from datetime import datetime
 import jwt
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from discounts.auth import derived_key
 from discounts.directory.models import User
 from discounts.directory.service import get_user, set_unsubscribed
 from discounts.errors import InvalidLink
@@ -34,8 +35,7 @@ def _b64(data: bytes) -> bytes:
 
 class UnsubscribeTokens:
     def __init__(self, settings: Settings) -> None:
-        secret = settings.hs256_secret().encode()
-        self._key = hmac.new(secret, b"discounts/unsubscribe/v1", hashlib.sha256).digest()
+        self._key = derived_key(settings, PURPOSE)
         self._base = settings.public_url.rstrip("/") + PATH
 
     def mint(self, user_id: str) -> str:

@@ -18,12 +18,12 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import case, func, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from discounts.codes.models import DiscountCode, DiscountRule
 from discounts.codes.terms import RuleTerms
 from discounts.db import unit_of_work
+from discounts.usage import rollup
 from discounts.usage.models import DiscountUsage
 from discounts.usage.service import limits_of
 from discounts.usage.store import NO_LIMITS, RANK, Limits, Status, Usage, UsageStore
@@ -56,19 +56,15 @@ def _rank(status: Any) -> Any:
 
 
 async def insert_usages(session: AsyncSession, usages: Sequence[Usage]) -> None:
-    """Add usages to the ledger, or move the ones it holds forward (the copy is at-least-once)."""
+    """Add usages to the ledger, or move the ones it holds forward (the copy is at-least-once).
+
+    The per-hour rollup moves with them, in the same transaction (``usage/rollup.py``).
+    """
     if not usages:
         return
-    dialect = session.get_bind().dialect.name
-    key = ["code", "user_id", "use"]
-    if dialect == "postgresql":
-        insert: Any = postgresql.insert(DiscountUsage)
-    elif dialect == "sqlite":
-        insert = sqlite.insert(DiscountUsage)
-    else:
-        raise RuntimeError(f"the ledger supports PostgreSQL and SQLite, not {dialect}")
+    insert: Any = rollup.insert_for(session)(DiscountUsage)
     statement = insert.on_conflict_do_update(
-        index_elements=key,
+        index_elements=["code", "user_id", "use"],
         set_={
             "status": insert.excluded.status,
             "hold_until": func.coalesce(insert.excluded.hold_until, DiscountUsage.hold_until),
@@ -81,8 +77,11 @@ async def insert_usages(session: AsyncSession, usages: Sequence[Usage]) -> None:
         known = unique.get((usage.code, usage.user, usage.use))
         if known is None or RANK[usage.status] > RANK[known.status]:
             unique[usage.code, usage.user, usage.use] = usage
+    await rollup.lock_ledger(session)
+    moves = rollup.moves_of(unique, await rollup.known_states(session, unique))
     # One order for every copier, so that two inserting the same rows wait, never deadlock.
     await session.execute(statement, [_row(unique[key]) for key in sorted(unique)])
+    await rollup.apply_moves(session, moves)
 
 
 async def copy_to_ledger(store: UsageStore, sessions: async_sessionmaker[AsyncSession], batch_size: int) -> int:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Index, Integer, Numeric, String, text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, Numeric, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from discounts.db import Base, UTCDateTime
@@ -36,6 +36,16 @@ class DiscountUsage(Base):
             postgresql_where=text(UNREPORTED_CHANGE),
             sqlite_where=text(UNREPORTED_CHANGE),
         ),
+        #: A code's latest uses and its CSV export, newest or oldest first, without sorting its million rows.
+        Index("ix_discount_usage_code_used_at", "code", "used_at"),
+        #: A code's holds in progress: only rows still "held" are in it (an ended hold stays "held" in the ledger).
+        Index(
+            "ix_discount_usage_holds",
+            "code",
+            "hold_until",
+            postgresql_where=text("status = 'held'"),
+            sqlite_where=text("status = 'held'"),
+        ),
     )
 
     code: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -60,3 +70,36 @@ class DiscountUsage(Base):
     status_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: The brand digest that reports its release or rollback (the outbox of give-backs).
     change_digest_id: Mapped[int | None] = mapped_column(ForeignKey("brand_digests.id"))
+
+
+class CodeUsageHour(Base):
+    """A code's uses in one hour (UTC) and one currency: the rollup a code's stats are read from.
+
+    Kept by ``usage/rollup.py`` in the transaction that copies usages to the ledger, so it never
+    disagrees with it; a stats read costs a few rows an hour however many uses the code has.
+    ``currency`` is "" for orders that named none.
+    """
+
+    __tablename__ = "code_usage_hours"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    #: Uses (confirmed; a hold counts once confirmed, a use given back no longer counts).
+    uses: Mapped[int] = mapped_column(Integer)
+    #: Sums in cents: exact on every database (SQLite would add NUMERIC values as floats).
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    discount_cents: Mapped[int] = mapped_column(BigInteger)
+
+
+class CodeUsageTotals(Base):
+    """A code's totals over its whole life, kept with :class:`CodeUsageHour` (a brand's code list reads these)."""
+
+    __tablename__ = "code_usage_totals"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    uses: Mapped[int] = mapped_column(Integer)
+    #: All currencies together, as the usage store counts a budget.
+    discount_cents: Mapped[int] = mapped_column(BigInteger)
+    released: Mapped[int] = mapped_column(Integer)
+    rolled_back: Mapped[int] = mapped_column(Integer)

@@ -71,3 +71,70 @@ class RedemptionOut(QuoteOut):
     status: Literal["held", "used"]
     used_at: TimeOut
     hold_expires_at: TimeOut | None = Field(default=None, description="Only for a hold: when it gives itself back")
+
+
+CodeState = Literal["active", "scheduled", "expired", "exhausted"]
+
+
+class UsesIn(BaseModel):
+    """Uses in one period: an hour, or a day (UTC)."""
+
+    start: TimeOut = Field(description="The period's first moment (UTC)")
+    uses: int
+
+
+class CurrencyTotals(BaseModel):
+    """A code's confirmed uses in one currency (an order may name none: a percent rule takes any)."""
+
+    currency: str | None
+    uses: int
+    amount: Money = Field(description="The orders' amounts together")
+    discount_amount: Money = Field(description="The discount given")
+
+
+class CodeStats(BaseModel):
+    """What a code has done, from the durable ledger (a second or so behind the redemptions)."""
+
+    code: str
+    state: CodeState = Field(
+        description="`expired` past its validity; `exhausted` when its uses reached `max_uses` or the discount"
+        " given its `budget`; `scheduled` before its rule's `starts_at`; else `active`"
+    )
+    as_of: TimeOut
+    uses: int = Field(description="Confirmed uses (a use rolled back no longer counts)")
+    holds: int = Field(description="Checkout holds in progress (not ended, not confirmed, not released)")
+    released: int = Field(description="Holds given back before they were confirmed")
+    rolled_back: int = Field(description="Uses given back")
+    max_uses: int | None
+    uses_left: int | None = Field(description="`max_uses` less uses and holds; null without `max_uses`")
+    discount_given: Money = Field(description="Discount of every confirmed use, all currencies together")
+    budget: Money | None
+    budget_left: Money | None = Field(description="`budget` less the discount of uses and holds; null without one")
+    totals: list[CurrencyTotals] = Field(description="Confirmed uses per currency")
+    hourly: list[UsesIn] = Field(description="Uses per hour over the last `hours` hours, oldest first, with zeros")
+    daily: list[UsesIn] = Field(description="Uses per day (UTC) from the code's creation to today, with zeros")
+
+
+class UsageRow(BaseModel):
+    """One usage of a code as its brand sees it."""
+
+    id: str = Field(description="The usage's id (what a rollback takes)")
+    user: str
+    use: int = Field(description="Which of the user's uses of the code this is")
+    status: Literal["held", "used", "released", "rolled_back", "expired"] = Field(
+        description="`expired`: a hold that ended without being confirmed"
+    )
+    used_at: TimeOut
+    hold_until: TimeOut | None
+    changed_at: TimeOut | None = Field(description="When it was confirmed, released or rolled back")
+    currency: str | None
+    amount: Money
+    discount_amount: Money
+    amount_to_pay: Money
+
+
+class UsagePage(BaseModel):
+    """A code's usages, newest first; ``next`` continues the list."""
+
+    items: list[UsageRow]
+    next: str | None = Field(description="Pass as `after` for the next (older) page; null at the end")

@@ -171,7 +171,7 @@ class Redeemer:
 
     async def confirm(self, principal: Principal, usage_ref: str) -> Usage:
         """Turn the user's checkout hold into a use; confirming a used usage again answers the same."""
-        code, user, use, limits = await self._usage_of(principal, usage_ref)
+        code, user, use, limits = await self._usage_of(principal, usage_ref, Role.user, Role.service)
         changed = await self.store.confirm(code, user, use, limits=limits, now=self.clock())
         if changed.change is Change.EXPIRED:
             raise HoldExpired(f"the hold of usage {usage_ref} ended before it was confirmed")
@@ -180,8 +180,12 @@ class Redeemer:
         return changed.usage or await self._from_ledger(code, user, use)
 
     async def give_back(self, principal: Principal, usage_ref: str) -> Usage:
-        """Release a hold or roll back a use (a cancelled order, a failed payment): all it took comes back."""
-        code, user, use, limits = await self._usage_of(principal, usage_ref)
+        """Release a hold or roll back a use (a cancelled order, a failed payment): all it took comes back.
+
+        Its user, the marketplace's service, or the code's brand (from its dashboard; the API
+        keeps API.md's 403 for brand tokens) may.
+        """
+        code, user, use, limits = await self._usage_of(principal, usage_ref, Role.user, Role.service, Role.brand)
         now = self.clock()
         changed = await self.store.give_back(code, user, use, limits=limits, now=now)
         if changed.change is Change.NEEDS_USAGE:
@@ -191,9 +195,9 @@ class Redeemer:
             raise UsageNotFound(f"no usage {usage_ref}")
         return changed.usage
 
-    async def _usage_of(self, principal: Principal, usage_ref: str) -> tuple[str, str, int, Limits]:
-        """The usage an id names, if the caller may act on it: its user, or the marketplace's service."""
-        principal.require(Role.user, Role.service)
+    async def _usage_of(self, principal: Principal, usage_ref: str, *roles: Role) -> tuple[str, str, int, Limits]:
+        """The usage an id names, if the caller may act on it: its user, the service, or its code's brand."""
+        principal.require(*roles)
         code_id, user, use = parse_usage_id(usage_ref)
         if principal.role is Role.user and principal.sub != user:
             raise UsageNotFound(f"no usage {usage_ref}")  # someone else's: not even its existence is told
@@ -201,6 +205,8 @@ class Redeemer:
             code = await self.codes.get(code_id)
         except CodeNotFound:
             raise UsageNotFound(f"no usage {usage_ref}") from None
+        if principal.role is Role.brand and code.brand != principal.brand:
+            raise UsageNotFound(f"no usage {usage_ref}")
         return code.id, user, use, limits_of(code.rule)
 
     async def _from_ledger(self, code: str, user: str, use: int) -> Usage:

@@ -1,0 +1,68 @@
+"""What the pages show, prepared from the domain's values: chart series, their summaries in words, labels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from discounts.codes.models import DiscountRule
+from discounts.notify.messages import format_amount, format_offer, human_time
+from discounts.usage.history import usage_row
+from discounts.usage.schemas import CodeStats, UsesIn
+
+__all__ = ["USAGE_STATES", "RuleChoice", "charts", "rule_choice", "summaries", "usage_row"]
+
+USAGE_STATES = {
+    "held": "Held at checkout",
+    "used": "Used",
+    "released": "Released",
+    "rolled_back": "Rolled back",
+    "expired": "Hold ended",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RuleChoice:
+    id: int
+    summary: str
+
+
+def rule_choice(rule: DiscountRule) -> RuleChoice:
+    """A rule as the form's "use an existing rule" list names it: its offer and its limits."""
+    parts = [f"{format_offer(rule.discount, rule.amount_off, rule.currency)} off"]
+    if rule.min_amount is not None:
+        parts.append(f"from {format_amount(rule.min_amount, rule.currency)}")
+    if rule.max_uses is not None:
+        parts.append(f"{rule.max_uses:,} uses")
+    if rule.budget is not None:
+        parts.append(f"budget {format_amount(rule.budget, rule.currency)}")
+    if rule.group:
+        parts.append(f"group {rule.group}")
+    return RuleChoice(rule.id, ", ".join(parts))
+
+
+def _series(points: list[UsesIn]) -> dict[str, list[int]]:
+    """A series as uPlot takes it: seconds since the epoch, and the uses at each."""
+    return {"x": [int(point.start.timestamp()) for point in points], "y": [point.uses for point in points]}
+
+
+def charts(stats: CodeStats) -> dict[str, Any]:
+    return {"hourly": _series(stats.hourly), "daily": _series(stats.daily)}
+
+
+def _summary(points: list[UsesIn], unit: str, show: Any) -> str:
+    """A chart in one sentence, for people who cannot see it."""
+    total = sum(point.uses for point in points)
+    if total == 0:
+        return "No uses in this period."
+    busiest = max(points, key=lambda point: point.uses)
+    return f"{total:,} uses in this period; the busiest {unit} was {show(busiest.start)} with {busiest.uses:,}."
+
+
+def _day(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d")
+
+
+def summaries(stats: CodeStats) -> dict[str, str]:
+    return {"hourly": _summary(stats.hourly, "hour", human_time), "daily": _summary(stats.daily, "day", _day)}
