@@ -285,19 +285,5 @@ async def _load(notifier: Notifier, chunk_id: int) -> ChunkWork:
         users = list((await session.scalars(members)).all())
         done = select(Delivery.user_id).where(Delivery.code_id == chunk.code_id, within(Delivery.user_id, chunk))
         delivered = set((await session.scalars(done)).all())
-    facts = CodeFacts(
-        code=code_id,
-        code_hash=code_hash,
-        brand_name=brand.name,
-        discount=rule.discount,
-        validity=validity,
-        group=rule.group,
-        amount_off=rule.amount_off,
-        currency=rule.currency,
-        min_amount=rule.min_amount,
-        starts_at=rule.starts_at,
-        max_uses=rule.max_uses,
-        max_uses_per_user=rule.max_uses_per_user,
-        budget=rule.budget,
-    )
+    facts = CodeFacts.of_terms(code_id, code_hash, validity, rule, brand.name)
     return ChunkWork(chunk=chunk, code=facts, users=users, delivered=delivered, own_codes=own_codes)

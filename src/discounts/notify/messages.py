@@ -51,7 +51,7 @@ from jinja2 import (
     select_autoescape,
 )
 
-from discounts.codes.models import DiscountCode
+from discounts.codes.models import DiscountCode, DiscountRule
 from discounts.fields import format_time
 from discounts.money import format_money, quantize
 from discounts.notify.prerender import Markers, Prerendered, only_prints_recipient
@@ -87,13 +87,19 @@ class CodeFacts:
 
     @classmethod
     def of(cls, code: DiscountCode, brand_name: str) -> CodeFacts:
-        rule = code.rule
+        return cls.of_terms(code.id, code.hash, code.validity, code.rule, brand_name)
+
+    @classmethod
+    def of_terms(
+        cls, code_id: str, code_hash: str, validity: datetime, rule: DiscountRule, brand_name: str
+    ) -> CodeFacts:
+        """A code's facts from its parts: a batch's announcement has the rule and validity, no one code."""
         return cls(
-            code=code.id,
-            code_hash=code.hash,
+            code=code_id,
+            code_hash=code_hash,
             brand_name=brand_name,
             discount=rule.discount,
-            validity=code.validity,
+            validity=validity,
             group=rule.group,
             amount_off=rule.amount_off,
             currency=rule.currency,
