@@ -25,9 +25,18 @@ def broker_url(settings: Settings) -> str:
     return "filesystem://" if settings.is_embedded_broker else settings.broker_url or ""
 
 
+def broker_transport(settings: Settings) -> str | None:
+    """The embedded broker's transport: kombu's filesystem one, with whole-file writes (see embedded_broker)."""
+    return "discounts.notify.embedded_broker:Transport" if settings.is_embedded_broker else None
+
+
 async def ping_broker(settings: Settings) -> None:
     def _ping() -> None:
-        with Connection(broker_url(settings), transport_options=broker_transport_options(settings)) as conn:
+        with Connection(
+            broker_url(settings),
+            transport=broker_transport(settings),
+            transport_options=broker_transport_options(settings),
+        ) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
 
     await asyncio.wait_for(asyncio.to_thread(_ping), timeout=5)

@@ -18,7 +18,7 @@ from typing import Any
 from celery import Celery
 from kombu import Queue
 
-from discounts.notify.broker import broker_transport_options, broker_url
+from discounts.notify.broker import broker_transport, broker_transport_options, broker_url
 from discounts.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,7 @@ def make_celery(settings: Settings) -> Celery:
     app = Celery("discounts", set_as_current=False)
     app.conf.update(
         broker_url=broker_url(settings),
+        broker_transport=broker_transport(settings),
         broker_transport_options=broker_transport_options(settings),
         broker_connection_retry_on_startup=True,
         task_acks_late=True,
