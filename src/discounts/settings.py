@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     #: Chunks planned but not yet done per fan-out; bounds the broker's queue (backpressure).
     fanout_window_chunks: int = Field(default=32, ge=1)
     fanout_sweep_seconds: float = Field(default=15.0, gt=0)
+    #: Days a finished fan-out keeps its per-user delivery rows (who was e-mailed, or refused) before
+    #: they are deleted; its counts stay. 0: deleted at the next run after it is done.
+    delivery_retention_days: int = Field(default=7, ge=0, le=36_500)
     #: Prefix of the Celery queue names, so that deployments (or test runs) sharing a broker stay apart.
     queue_prefix: str = Field(default="discounts", pattern=r"^[A-Za-z0-9._-]{1,100}$")
     brand_digest_seconds: int = Field(default=60, ge=1)

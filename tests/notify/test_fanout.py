@@ -13,10 +13,12 @@ from discounts.directory.models import User
 from discounts.errors import MailTemporaryError
 from discounts.notify.chunks import FLUSH_SECONDS, ChunkOutcome, send_chunk
 from discounts.notify.context import Notifier
-from discounts.notify.fanout import cut, plan_fanout, sweep
+from discounts.notify.fanout import cut, forget_deliveries, plan_fanout, sweep
 from discounts.notify.mail import Connection
 from discounts.notify.messages import Email
 from discounts.notify.models import Delivery, Fanout, FanoutChunk
+from discounts.notify.progress import progress
+from discounts.notify.queue import FORGET_DELIVERIES, make_celery, queue_names
 from discounts.settings import Settings
 from tests.conftest import FakeClock
 from tests.notify.conftest import add_brand, add_users, new_code, run_fanout, user_rows
@@ -305,3 +307,53 @@ async def test_the_chunks_asynchronous_commits_stay_on_its_own_connection(
         await engine.dispose()
     assert seen == ["on", "on"]
     assert smtp_sink.count() == 50
+
+
+async def delivery_count(sessions: async_sessionmaker[AsyncSession], code: str) -> int:
+    async with sessions() as session:
+        return int(await session.scalar(select(func.count()).where(Delivery.code_id == code)) or 0)
+
+
+async def test_a_finished_fanout_forgets_its_deliveries_after_the_retention_and_keeps_its_counts(
+    notifier: Notifier, sessions: async_sessionmaker[AsyncSession], clock: FakeClock
+) -> None:
+    await add_brand(sessions)
+    await add_users(sessions, user_rows(130))
+    old = await new_code(sessions, clock, "OLDSALE")
+    await run_fanout(notifier, old, clock)
+    clock.advance(days=20)
+    recent = await new_code(sessions, clock, "NEWSALE")
+    await run_fanout(notifier, recent, clock)
+    unfinished = await new_code(sessions, clock, "NEXTSALE")
+    await plan_fanout(notifier, unfinished, clock())
+    (first_chunk, *_) = await chunk_rows(sessions, unfinished)
+    await send_chunk(notifier, first_chunk.id, clock)
+    keep = timedelta(days=30)
+
+    assert await forget_deliveries(sessions, clock(), keep) == 0
+    clock.advance(days=11)  # OLDSALE done 31 days ago, NEWSALE 11, NEXTSALE still sending
+
+    # At most 60 a run, 50 a transaction: the first run stops after two batches, the next one finishes.
+    assert await forget_deliveries(sessions, clock(), keep, batch=50, per_run=60) == 100
+    assert (await fanout_row(sessions, old)).deliveries_forgotten_at is None
+    assert await forget_deliveries(sessions, clock(), keep, batch=50, per_run=60) == 30
+    assert (await fanout_row(sessions, old)).deliveries_forgotten_at == clock()
+    assert await forget_deliveries(sessions, clock(), keep, batch=50, per_run=60) == 0
+
+    assert await delivery_count(sessions, old) == 0
+    assert await delivery_count(sessions, recent) == 130
+    assert await delivery_count(sessions, unfinished) == 40
+    assert (await fanout_row(sessions, recent)).deliveries_forgotten_at is None
+    async with sessions() as session:
+        counted = await progress(session, old)
+    assert (counted.status, counted.sent, counted.total) == ("done", 130, 130)
+
+
+def test_old_deliveries_are_forgotten_every_ten_minutes_on_the_mail_queue(settings: Settings) -> None:
+    """Beside the e-mail, never ahead of the ledger copy on the control queue."""
+    app = make_celery(settings)
+    entry = app.conf.beat_schedule["forget-deliveries"]
+    assert entry["task"] == FORGET_DELIVERIES
+    assert entry["schedule"] == timedelta(minutes=10)
+    mail, _ = queue_names(settings)
+    assert app.conf.task_routes[FORGET_DELIVERIES] == {"queue": mail}

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select, true, update
+from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from discounts.codes.models import DiscountCode, DiscountCodeBatch, DiscountRule
@@ -22,7 +22,7 @@ from discounts.db import UnitOfWork, unit_of_work
 from discounts.directory.models import User
 from discounts.notify.context import Notifier
 from discounts.notify.handout import hand_out, subject_batch
-from discounts.notify.models import Fanout, FanoutChunk
+from discounts.notify.models import Delivery, Fanout, FanoutChunk
 from discounts.notify.queue import SESSION_KEY, TaskPublisher
 
 
@@ -210,3 +210,56 @@ async def sweep(notifier: Notifier, now: datetime) -> Sweep:
         if await finish_if_complete(notifier.sessions, code_id, now):
             found.finished.append(code_id)
     return found
+
+
+#: Delivery rows deleted per transaction, and at most per run (the next run goes on).
+FORGET_BATCH = 10_000
+FORGET_PER_RUN = 1_000_000
+
+
+async def forget_deliveries(
+    sessions: async_sessionmaker[AsyncSession],
+    now: datetime,
+    keep: timedelta,
+    batch: int = FORGET_BATCH,
+    per_run: int = FORGET_PER_RUN,
+) -> int:
+    """Delete the Delivery rows of fan-outs done for longer than ``keep``; returns how many went.
+
+    Why: a delivery row exists so that a redelivered or taken-over chunk skips the users it
+    already e-mailed. Once the fan-out is done no chunk of it runs again, and its numbers stay
+    in the chunk counters (which progress reads); a batch's record of who got which code is
+    ``BatchAssignment``, not this. Kept for ever, one row per user per code would be the largest
+    table by far (10⁹ a month at the design's numbers, a hundred times the ledger). Rows go a
+    batch per transaction, so no statement holds a million row locks, and at most ``per_run``
+    a run, so a run stays short and the next one carries on.
+    """
+    async with sessions() as session:
+        due = (
+            await session.scalars(
+                select(Fanout.code_id)
+                .where(Fanout.status == "done", Fanout.finished_at < now - keep)
+                .where(Fanout.deliveries_forgotten_at.is_(None))
+                .order_by(Fanout.finished_at)
+            )
+        ).all()
+    deleted = 0
+    for code_id in due:
+        while deleted < per_run:
+            some = select(Delivery.user_id).where(Delivery.code_id == code_id).order_by(Delivery.user_id).limit(batch)
+            async with unit_of_work(sessions) as uow:
+                gone = _rowcount(
+                    await uow.session.execute(
+                        delete(Delivery).where(Delivery.code_id == code_id, Delivery.user_id.in_(some))
+                    )
+                )
+                if gone < batch:
+                    await uow.session.execute(
+                        update(Fanout).where(Fanout.code_id == code_id).values(deliveries_forgotten_at=now)
+                    )
+            deleted += gone
+            if gone < batch:
+                break
+        if deleted >= per_run:
+            break
+    return deleted

@@ -27,6 +27,8 @@ class Fanout(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: When its Delivery rows were deleted, ``DISCOUNTS_DELIVERY_RETENTION_DAYS`` after it was done.
+    deliveries_forgotten_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class FanoutChunk(Base):

@@ -29,18 +29,20 @@ SWEEP_FANOUTS = "discounts.notify.sweep_fanouts"
 COPY_LEDGER = "discounts.notify.copy_ledger"
 SEND_BRAND_DIGESTS = "discounts.notify.send_brand_digests"
 PURGE_EXPIRED_USAGES = "discounts.notify.purge_expired_usages"
+FORGET_DELIVERIES = "discounts.notify.forget_deliveries"
 GENERATE_BATCH = "discounts.codes.generate_batch"
 
 #: The ledger copy runs this often; it loops while full batches come back.
 LEDGER_COPY_SECONDS = 1.0
 PURGE_SECONDS = 3600.0
+FORGET_DELIVERIES_SECONDS = 600.0
 
 #: Where a request's session finds the publisher (see ``fanout.schedule_fanout``).
 SESSION_KEY = "discounts.task_publisher"
 
 
 def queue_names(settings: Settings) -> tuple[str, str]:
-    """(mail, control): the bulk work — e-mail, generating batches — never delays the ledger copy or the sweep."""
+    """(mail, control): the bulk work — e-mail, batches, deleting old deliveries — never delays the ledger copy."""
     return f"{settings.queue_prefix}.mail", f"{settings.queue_prefix}.control"
 
 
@@ -60,7 +62,12 @@ def make_celery(settings: Settings) -> Celery:
         accept_content=["json"],
         task_queues=(Queue(mail, routing_key=mail), Queue(control, routing_key=control)),
         task_default_queue=control,
-        task_routes={SEND_CHUNK: {"queue": mail}, SEND_BRAND_DIGESTS: {"queue": mail}, GENERATE_BATCH: {"queue": mail}},
+        task_routes={
+            SEND_CHUNK: {"queue": mail},
+            SEND_BRAND_DIGESTS: {"queue": mail},
+            GENERATE_BATCH: {"queue": mail},
+            FORGET_DELIVERIES: {"queue": mail},
+        },
         # Deployments (and test runs) sharing a broker neither see nor command each other's workers.
         control_exchange=f"{settings.queue_prefix}.control",
         event_exchange=f"{settings.queue_prefix}.events",
@@ -83,6 +90,7 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         "send-brand-digests": every(settings.brand_digest_seconds, SEND_BRAND_DIGESTS),
         "sweep-fanouts": every(settings.fanout_sweep_seconds, SWEEP_FANOUTS),
         "purge-expired-usages": every(PURGE_SECONDS, PURGE_EXPIRED_USAGES),
+        "forget-deliveries": every(FORGET_DELIVERIES_SECONDS, FORGET_DELIVERIES),
     }
 
 

@@ -21,9 +21,10 @@ from discounts.errors import UNREACHABLE, MailTemporaryError
 from discounts.notify.chunks import ChunkOutcome, send_chunk
 from discounts.notify.context import Notifier
 from discounts.notify.digest import copy_usages, send_brand_digests
-from discounts.notify.fanout import plan_fanout, sweep
+from discounts.notify.fanout import forget_deliveries, plan_fanout, sweep
 from discounts.notify.queue import (
     COPY_LEDGER,
+    FORGET_DELIVERIES,
     GENERATE_BATCH,
     PLAN_FANOUT,
     PURGE_EXPIRED_USAGES,
@@ -177,3 +178,9 @@ def send_brand_digests_task() -> dict[str, Any]:
 @celery_app.task(name=PURGE_EXPIRED_USAGES)
 def purge_expired_usages_task() -> int | None:
     return run_periodic(PURGE_EXPIRED_USAGES, lambda runtime, _: runtime.store.purge_expired(utcnow()))
+
+
+@celery_app.task(name=FORGET_DELIVERIES)
+def forget_deliveries_task() -> int | None:
+    keep = timedelta(days=settings.delivery_retention_days)
+    return run_periodic(FORGET_DELIVERIES, lambda runtime, _: forget_deliveries(runtime.sessions, utcnow(), keep))
