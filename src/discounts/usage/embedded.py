@@ -13,13 +13,22 @@ One thread owns the connection, and claims that arrive together are committed to
 answer, but a flash sale pays one fsync and one hop to that thread per batch, not per
 claim. A batch that fails to commit fails every claim in it, so none is acknowledged
 without being durable.
+
+Several processes (``serve --workers N``, the worker's ledger copy) write the one file, and
+take turns through an ``flock`` on a file beside it (``-writer``) before they ask SQLite for
+its write lock. Why: SQLite makes a writer that finds the file locked sleep and try again, 1,
+2, 5 … up to 100 ms a time, while the other process may take the lock again and again — a
+claim waited up to most of a second (p99 823 ms with two API processes, benchmarks/README.md);
+the kernel wakes the next ``flock`` waiter the moment the lock is released.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import fcntl
 import functools
+import os
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -186,6 +195,7 @@ class SQLiteUsageStore:
     def __init__(self, path: str) -> None:
         self._path = path
         self._db: sqlite3.Connection | None = None
+        self._turns: int | None = None
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="usage-store")
         self._claims: list[tuple[Claim, asyncio.Future[Recorded]]] = []
         self._committing: asyncio.Task[None] | None = None
@@ -199,11 +209,25 @@ class SQLiteUsageStore:
             db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA busy_timeout=30000")
             _bring_up_to_date(db)
+            self._turns = os.open(self._path + "-writer", os.O_RDWR | os.O_CREAT, 0o600)
             self._db = db
         return self._db
 
     async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._thread, lambda: work(self._conn()))
+
+    async def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """A write, in turn with every other writer of the file (the module's docstring says why)."""
+
+        def in_turn(db: sqlite3.Connection) -> T:
+            assert self._turns is not None
+            fcntl.flock(self._turns, fcntl.LOCK_EX)
+            try:
+                return work(db)
+            finally:
+                fcntl.flock(self._turns, fcntl.LOCK_UN)
+
+        return await self._run(in_turn)
 
     async def record(
         self, usage: Usage, *, expires_at: datetime, limits: Limits = NO_LIMITS, dry_run: bool = False
@@ -223,7 +247,7 @@ class SQLiteUsageStore:
                 batch, self._claims = self._claims[:MAX_BATCH], self._claims[MAX_BATCH:]
                 claims = [claim for claim, _ in batch]
                 try:
-                    answers = await self._run(functools.partial(_claim_all, claims=claims))
+                    answers = await self._write(functools.partial(_claim_all, claims=claims))
                 except Exception as exc:  # noqa: BLE001 - not swallowed: every claim of the batch gets it
                     for _, claimed in batch:
                         claimed.set_exception(exc)
@@ -234,13 +258,13 @@ class SQLiteUsageStore:
             self._committing = None
 
     async def confirm(self, code: str, user: str, use: int, *, limits: Limits, now: datetime) -> Changed:
-        return await self._run(functools.partial(_change, key=_key(code, user, use), limits=limits, now=now, to=None))
+        return await self._write(functools.partial(_change, key=_key(code, user, use), limits=limits, now=now, to=None))
 
     async def give_back(
         self, code: str, user: str, use: int, *, limits: Limits, now: datetime, usage: Usage | None = None
     ) -> Changed:
         key = _key(code, user, use)
-        return await self._run(functools.partial(_change, key=key, limits=limits, now=now, to=Status.ROLLED_BACK))
+        return await self._write(functools.partial(_change, key=key, limits=limits, now=now, to=Status.ROLLED_BACK))
 
     async def used_at(self, code: str, user: str, limits: Limits = NO_LIMITS, *, now: datetime) -> datetime | None:
         (found,) = await self.used_at_many([(code, user)], now=now)
@@ -275,7 +299,7 @@ class SQLiteUsageStore:
                 marks = ",".join("?" * len(part))
                 db.execute(f"UPDATE usages SET copied = 1 WHERE seq IN ({marks})", part)
 
-        await self._run(mark_copied)
+        await self._write(mark_copied)
 
     async def restore(
         self,
@@ -305,7 +329,7 @@ class SQLiteUsageStore:
                 raise
             return added
 
-        return await self._run(put_back)
+        return await self._write(put_back)
 
     async def count(self, code: str, now: datetime) -> int:
         query = f"SELECT count(*) FROM usages WHERE code = ? AND {LIVE}"
@@ -320,7 +344,7 @@ class SQLiteUsageStore:
             db.execute("DELETE FROM code_totals WHERE expires_at < ?", (now.timestamp(),))
             return int(db.execute(query, (now.timestamp(),)).rowcount)
 
-        return await self._run(purge)
+        return await self._write(purge)
 
     async def ping(self) -> None:
         await self._run(lambda db: db.execute("SELECT 1"))
@@ -331,6 +355,9 @@ class SQLiteUsageStore:
         if self._db is not None:
             db, self._db = self._db, None
             await asyncio.get_running_loop().run_in_executor(self._thread, db.close)
+        if self._turns is not None:
+            os.close(self._turns)
+            self._turns = None
         self._thread.shutdown(wait=True)
 
 
