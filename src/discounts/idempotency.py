@@ -17,22 +17,21 @@ API process sees them: Redis beside a Redis usage store, else a SQLite file in t
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import secrets
 import sqlite3
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import orjson
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
 from discounts.errors import IdempotencyInProgress, IdempotencyKeyReused
+from discounts.sqlite_file import SQLiteFile
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,25 +149,8 @@ class SQLiteRecords:
     """A table in a SQLite file every process of the embedded default opens; expired rows are swept as it goes."""
 
     def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
-        self._path, self._clock = path, clock
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="idempotency")
-        self._db: sqlite3.Connection | None = None
-
-    def _connect(self) -> sqlite3.Connection:
-        if self._db is None:
-            db = sqlite3.connect(self._path, timeout=30, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")  # an answer kept for a retry must survive a crash
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS records"
-                " (key TEXT PRIMARY KEY, record BLOB NOT NULL, expires_at REAL NOT NULL)"
-            )
-            db.execute("CREATE INDEX IF NOT EXISTS records_expiry ON records (expires_at)")
-            self._db = db
-        return self._db
-
-    async def _run(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._thread, lambda: work(self._connect()))
+        self._file = SQLiteFile(path, name="idempotency", prepare=_prepare_records)
+        self._clock = clock
 
     async def claim(self, key: str, record: bytes, lease_seconds: float) -> bytes | None:
         def claim(db: sqlite3.Connection) -> bytes | None:
@@ -184,7 +166,7 @@ class SQLiteRecords:
                 db.execute("INSERT OR REPLACE INTO records VALUES (?, ?, ?)", (key, record, now + lease_seconds))
             return None
 
-        return await self._run(claim)
+        return await self._file.write(claim)
 
     async def replace(self, key: str, token: str, record: bytes | None, keep_seconds: float) -> None:
         def replace(db: sqlite3.Connection) -> None:
@@ -201,15 +183,18 @@ class SQLiteRecords:
                         (record, self._clock() + keep_seconds, key),
                     )
 
-        await self._run(replace)
+        await self._file.write(replace)
 
     async def close(self) -> None:
-        def shut(db: sqlite3.Connection) -> None:
-            db.close()
+        await self._file.close()
 
-        if self._db is not None:
-            await self._run(shut)
-        self._thread.shutdown()
+
+def _prepare_records(db: sqlite3.Connection) -> None:
+    db.execute("PRAGMA synchronous=FULL")  # an answer kept for a retry must survive a crash
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS records (key TEXT PRIMARY KEY, record BLOB NOT NULL, expires_at REAL NOT NULL)"
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS records_expiry ON records (expires_at)")
 
 
 def open_record_storage(client: Redis | RedisCluster | None, data_dir: Path, namespace: str) -> RecordStorage:

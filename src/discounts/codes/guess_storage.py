@@ -5,11 +5,9 @@ Both are written only on a miss and read every ``REFRESH_SECONDS`` per process, 
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, cast
 
@@ -20,6 +18,7 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
 from discounts.codes.guessing import MissStorage
+from discounts.sqlite_file import SQLiteFile
 
 
 class RedisMisses:
@@ -55,66 +54,52 @@ class SQLiteMisses:
     """Misses and blocks in a SQLite file that every process of the embedded default opens."""
 
     def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
-        self._path, self._clock = path, clock
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="guesses")
-        self._db: sqlite3.Connection | None = None
-
-    def _connect(self) -> sqlite3.Connection:
-        if self._db is None:
-            db = sqlite3.connect(self._path, timeout=10, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(
-                "CREATE TABLE IF NOT EXISTS misses (key TEXT NOT NULL, at REAL NOT NULL);"
-                "CREATE INDEX IF NOT EXISTS misses_by_key ON misses (key, at);"
-                "CREATE TABLE IF NOT EXISTS blocks (key TEXT PRIMARY KEY, until REAL NOT NULL);"
-            )
-            self._db = db
-        return self._db
-
-    async def _run(self, work: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._thread, work, *args)
+        self._file = SQLiteFile(path, name="guesses", prepare=_prepare)
+        self._clock = clock
 
     async def miss(self, key: str, limit: RateLimitItem) -> tuple[bool, float | None]:
-        return await self._run(self._miss, key, limit.amount, float(limit.get_expiry()))
+        amount, seconds = limit.amount, float(limit.get_expiry())
 
-    def _miss(self, key: str, amount: int, seconds: float) -> tuple[bool, float | None]:
-        db, now = self._connect(), self._clock()
-        with db:  # one IMMEDIATE transaction: count and insert with no other writer between
-            db.execute("BEGIN IMMEDIATE")
-            db.execute("DELETE FROM misses WHERE key = ? AND at <= ?", (key, now - seconds))
-            (count, oldest) = db.execute("SELECT count(*), min(at) FROM misses WHERE key = ?", (key,)).fetchone()
-            counted = count < amount
-            if counted:
-                db.execute("INSERT INTO misses (key, at) VALUES (?, ?)", (key, now))
-                count, oldest = count + 1, now if oldest is None else oldest
-        return counted, None if count < amount else oldest + seconds
+        def miss(db: sqlite3.Connection) -> tuple[bool, float | None]:
+            now = self._clock()
+            with db:  # one IMMEDIATE transaction: count and insert with no other writer between
+                db.execute("BEGIN IMMEDIATE")
+                db.execute("DELETE FROM misses WHERE key = ? AND at <= ?", (key, now - seconds))
+                (count, oldest) = db.execute("SELECT count(*), min(at) FROM misses WHERE key = ?", (key,)).fetchone()
+                counted = count < amount
+                if counted:
+                    db.execute("INSERT INTO misses (key, at) VALUES (?, ?)", (key, now))
+                    count, oldest = count + 1, now if oldest is None else oldest
+            return counted, None if count < amount else oldest + seconds
+
+        return await self._file.write(miss)
 
     async def block(self, key: str, until: float) -> None:
-        def write() -> None:
-            db = self._connect()
-            db.execute(
+        await self._file.write(
+            lambda db: db.execute(
                 "INSERT INTO blocks (key, until) VALUES (?, ?) ON CONFLICT (key) DO UPDATE"
                 " SET until = max(until, excluded.until)",
                 (key, until),
             )
-
-        await self._run(write)
+        )
 
     async def blocked(self, now: float) -> dict[str, float]:
-        def read() -> dict[str, float]:
-            db = self._connect()
+        def sweep_and_read(db: sqlite3.Connection) -> dict[str, float]:
             db.execute("DELETE FROM blocks WHERE until <= ?", (now,))
             return dict(db.execute("SELECT key, until FROM blocks").fetchall())
 
-        return await self._run(read)
+        return await self._file.write(sweep_and_read)
 
     async def close(self) -> None:
-        def shut() -> None:
-            if self._db is not None:
-                self._db.close()
+        await self._file.close()
 
-        await self._run(shut)
-        self._thread.shutdown()
+
+def _prepare(db: sqlite3.Connection) -> None:
+    db.executescript(
+        "CREATE TABLE IF NOT EXISTS misses (key TEXT NOT NULL, at REAL NOT NULL);"
+        "CREATE INDEX IF NOT EXISTS misses_by_key ON misses (key, at);"
+        "CREATE TABLE IF NOT EXISTS blocks (key TEXT PRIMARY KEY, until REAL NOT NULL);"
+    )
 
 
 def open_miss_storage(

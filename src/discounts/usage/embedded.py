@@ -14,31 +14,24 @@ answer, but a flash sale pays one fsync and one hop to that thread per batch, no
 claim. A batch that fails to commit fails every claim in it, so none is acknowledged
 without being durable.
 
-Several processes (``serve --workers N``, the worker's ledger copy) write the one file, and
-take turns through an ``flock`` on a file beside it (``-writer``) before they ask SQLite for
-its write lock. Why: SQLite makes a writer that finds the file locked sleep and try again, 1,
-2, 5 … up to 100 ms a time, while the other process may take the lock again and again — a
-claim waited up to most of a second (p99 823 ms with two API processes, benchmarks/README.md);
-the kernel wakes the next ``flock`` waiter the moment the lock is released.
+Several processes (``serve --workers N``, the worker's ledger copy) write the one file; they
+take turns as every ``SQLiteFile`` does (``discounts/sqlite_file.py`` says why).
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import fcntl
 import functools
-import os
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from discounts.money import to_cents
+from discounts.sqlite_file import SQLiteFile
 from discounts.usage.store import (
     NO_LIMITS,
     Change,
@@ -185,55 +178,23 @@ ADD_TO_TOTALS = (
 )
 
 
-T = TypeVar("T")
-
 #: Claims per transaction at most; more wait for the next one.
 MAX_BATCH = 1000
 
 
 class SQLiteUsageStore:
     def __init__(self, path: str) -> None:
-        self._path = path
-        self._db: sqlite3.Connection | None = None
-        self._turns: int | None = None
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="usage-store")
+        self._file = SQLiteFile(path, name="usage-store", prepare=_prepare)
         self._claims: list[tuple[Claim, asyncio.Future[Recorded]]] = []
         self._committing: asyncio.Task[None] | None = None
-
-    def _conn(self) -> sqlite3.Connection:
-        """The connection, opened on first use, in the store's own thread."""
-        if self._db is None:
-            Path(self._path).parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self._path, timeout=30, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.execute("PRAGMA busy_timeout=30000")
-            _bring_up_to_date(db)
-            self._turns = os.open(self._path + "-writer", os.O_RDWR | os.O_CREAT, 0o600)
-            self._db = db
-        return self._db
-
-    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._thread, lambda: work(self._conn()))
-
-    async def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """A write, in turn with every other writer of the file (the module's docstring says why)."""
-
-        def in_turn(db: sqlite3.Connection) -> T:
-            assert self._turns is not None
-            fcntl.flock(self._turns, fcntl.LOCK_EX)
-            try:
-                return work(db)
-            finally:
-                fcntl.flock(self._turns, fcntl.LOCK_UN)
-
-        return await self._run(in_turn)
 
     async def record(
         self, usage: Usage, *, expires_at: datetime, limits: Limits = NO_LIMITS, dry_run: bool = False
     ) -> Recorded:
         if dry_run:  # the same decision as a claim, outside any write transaction: nothing to commit
-            return await self._run(functools.partial(_claim, claim=Claim(usage, expires_at, limits), dry_run=True))
+            return await self._file.read(
+                functools.partial(_claim, claim=Claim(usage, expires_at, limits), dry_run=True)
+            )
         claimed: asyncio.Future[Recorded] = asyncio.get_running_loop().create_future()
         self._claims.append((Claim(usage, expires_at, limits), claimed))
         if self._committing is None:
@@ -247,7 +208,7 @@ class SQLiteUsageStore:
                 batch, self._claims = self._claims[:MAX_BATCH], self._claims[MAX_BATCH:]
                 claims = [claim for claim, _ in batch]
                 try:
-                    answers = await self._write(functools.partial(_claim_all, claims=claims))
+                    answers = await self._file.write(functools.partial(_claim_all, claims=claims))
                 except Exception as exc:  # noqa: BLE001 - not swallowed: every claim of the batch gets it
                     for _, claimed in batch:
                         claimed.set_exception(exc)
@@ -258,13 +219,17 @@ class SQLiteUsageStore:
             self._committing = None
 
     async def confirm(self, code: str, user: str, use: int, *, limits: Limits, now: datetime) -> Changed:
-        return await self._write(functools.partial(_change, key=_key(code, user, use), limits=limits, now=now, to=None))
+        return await self._file.write(
+            functools.partial(_change, key=_key(code, user, use), limits=limits, now=now, to=None)
+        )
 
     async def give_back(
         self, code: str, user: str, use: int, *, limits: Limits, now: datetime, usage: Usage | None = None
     ) -> Changed:
         key = _key(code, user, use)
-        return await self._write(functools.partial(_change, key=key, limits=limits, now=now, to=Status.ROLLED_BACK))
+        return await self._file.write(
+            functools.partial(_change, key=key, limits=limits, now=now, to=Status.ROLLED_BACK)
+        )
 
     async def used_at(self, code: str, user: str, limits: Limits = NO_LIMITS, *, now: datetime) -> datetime | None:
         (found,) = await self.used_at_many([(code, user)], now=now)
@@ -280,12 +245,12 @@ class SQLiteUsageStore:
             moment = now.timestamp()
             return [db.execute(query, (first, first + b"\xff" * 4, moment)).fetchone()[0] for first in firsts]
 
-        found = await self._run(look_up)
+        found = await self._file.read(look_up)
         return [None if seconds is None else datetime.fromtimestamp(seconds, UTC) for seconds in found]
 
     async def pending(self, limit: int) -> list[StreamEntry]:
         query = f"SELECT seq, {COLUMNS} FROM usages WHERE copied = 0 ORDER BY seq LIMIT ?"
-        rows = await self._run(lambda db: db.execute(query, (limit,)).fetchall())
+        rows = await self._file.read(lambda db: db.execute(query, (limit,)).fetchall())
         return [StreamEntry(str(row[0]), _usage(row[1:])) for row in rows]
 
     async def acknowledge(self, entry_ids: Sequence[str]) -> None:
@@ -299,7 +264,7 @@ class SQLiteUsageStore:
                 marks = ",".join("?" * len(part))
                 db.execute(f"UPDATE usages SET copied = 1 WHERE seq IN ({marks})", part)
 
-        await self._write(mark_copied)
+        await self._file.write(mark_copied)
 
     async def restore(
         self,
@@ -329,11 +294,11 @@ class SQLiteUsageStore:
                 raise
             return added
 
-        return await self._write(put_back)
+        return await self._file.write(put_back)
 
     async def count(self, code: str, now: datetime) -> int:
         query = f"SELECT count(*) FROM usages WHERE code = ? AND {LIVE}"
-        row = await self._run(lambda db: db.execute(query, (code, now.timestamp())).fetchone())
+        row = await self._file.read(lambda db: db.execute(query, (code, now.timestamp())).fetchone())
         return int(row[0]) if row else 0
 
     async def purge_expired(self, now: datetime) -> int:
@@ -344,21 +309,15 @@ class SQLiteUsageStore:
             db.execute("DELETE FROM code_totals WHERE expires_at < ?", (now.timestamp(),))
             return int(db.execute(query, (now.timestamp(),)).rowcount)
 
-        return await self._write(purge)
+        return await self._file.write(purge)
 
     async def ping(self) -> None:
-        await self._run(lambda db: db.execute("SELECT 1"))
+        await self._file.read(lambda db: db.execute("SELECT 1"))
 
     async def close(self) -> None:
         if self._committing is not None:
             await self._committing
-        if self._db is not None:
-            db, self._db = self._db, None
-            await asyncio.get_running_loop().run_in_executor(self._thread, db.close)
-        if self._turns is not None:
-            os.close(self._turns)
-            self._turns = None
-        self._thread.shutdown(wait=True)
+        await self._file.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -471,6 +430,11 @@ def _decide(
         cents = to_cents(usage.discount_amount)
         db.execute("UPDATE code_totals SET uses = uses - 1, cents = cents - ? WHERE code = ?", (cents, usage.code))
     return Changed(Change.DONE, dataclasses.replace(usage, status=new, changed_at=changed_at))
+
+
+def _prepare(db: sqlite3.Connection) -> None:
+    db.execute("PRAGMA synchronous=FULL")
+    _bring_up_to_date(db)
 
 
 def _bring_up_to_date(db: sqlite3.Connection) -> None:
