@@ -203,7 +203,10 @@ class WorkerSupervisor:
 
     def _run(self) -> None:
         while not self._stopping.is_set():
-            self._proc = subprocess.Popen(self._argv, preexec_fn=_die_with_parent)
+            # A session of its own: a terminal's Ctrl+C or a signal to serve's process group reaches
+            # serve alone, which stops the worker once, gently. Reaching the worker's pool processes
+            # too, it killed them holding the pool's queue lock, and the worker hung at exit for ever.
+            self._proc = subprocess.Popen(self._argv, preexec_fn=_die_with_parent, start_new_session=True)
             code = self._proc.wait()
             if not self._stopping.is_set():
                 log.warning("background worker exited (%s); restarting", code)

@@ -34,32 +34,64 @@ class Server:
             self.stop()
             raise
 
-    def stop(self) -> str:
+    def stop(self, group_signal: signal.Signals | None = None) -> str:
         """SIGTERM ``serve`` alone, as an init system would; returns what it logged.
 
-        Whatever of its process group outlives it is killed and counted in ``leftovers``.
+        With ``group_signal``, send that to serve's whole process group instead, as a terminal's
+        Ctrl+C or ``timeout`` does. Whatever of its family (its process group, and the background
+        worker in a session of its own, with its pool) outlives it is killed and counted in
+        ``leftovers``.
         """
+        family = descendants(self.proc.pid)
         if self.proc.poll() is None:
-            self.proc.terminate()
+            if group_signal is None:
+                self.proc.terminate()
+            else:
+                os.killpg(self.proc.pid, group_signal)
             try:
                 self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
         deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and self._group_alive():
+        while time.monotonic() < deadline and self._family_alive(family):
             time.sleep(0.2)
-        self.leftovers = self._group_alive()
+        self.leftovers = self._family_alive(family)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
+        for pid in family:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         return self.log.read_text(errors="replace")
 
-    def _group_alive(self) -> bool:
+    def _family_alive(self, family: set[int]) -> bool:
         try:
             os.killpg(self.proc.pid, 0)
         except ProcessLookupError:
-            return False
+            return any(alive(pid) for pid in family)
         return True
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` now (Linux's /proc children lists)."""
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                children = {int(c) for c in (task / "children").read_text().split()}
+                todo += children - found
+                found |= children
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie waiting for its parent."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def cli_env(data_dir: Path, database_url: str | None = None, **extra: str) -> dict[str, str]:

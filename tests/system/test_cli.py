@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import mailbox
+import signal
 import subprocess
 import sys
 import time
@@ -140,6 +141,24 @@ def test_an_idle_serve_says_what_it_runs_then_stays_quiet(tmp_path: Path) -> Non
     assert f"API docs     {server.url}/docs" in summary, summary
     assert len(after) - len(before) <= 1, after[len(before) :]
     assert "copy_ledger" not in "\n".join(after), after
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("group_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "timeout"])
+def test_a_signal_to_serves_process_group_stops_the_worker_once_and_leaves_nothing(
+    tmp_path: Path, group_signal: signal.Signals
+) -> None:
+    """A terminal's Ctrl+C (SIGINT) and ``timeout`` (SIGTERM) signal serve's whole process group.
+
+    When that reached the worker's pool processes too, they died holding the pool's queue lock
+    and the worker hung at exit for ever, orphaned, after logging an error per pool process.
+    """
+    server = Server(cli_env(tmp_path / "data"))
+    wait_for_log(server, WORKER_READY)
+    log = server.stop(group_signal=group_signal)
+    assert not server.leftovers, f"the background worker outlived `discounts serve`:\n{log}"
+    assert " ERROR " not in log, log
+    assert "Ctrl+C again" not in log, log
 
 
 @pytest.mark.slow
