@@ -55,7 +55,8 @@ class SQLiteFile:
         return self._db
 
     async def read(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """``work`` on the connection; in WAL mode a reader waits for no writer."""
+        """``work`` on the connection, without a turn: in WAL mode another process's writer never blocks
+        a reader (in this process it still queues behind the thread's calls before it)."""
         return await asyncio.get_running_loop().run_in_executor(self._thread, lambda: work(self._connection()))
 
     async def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
