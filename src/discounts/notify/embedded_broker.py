@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 from queue import Empty
 from typing import Any
@@ -48,11 +49,17 @@ class Channel(filesystem.Channel):
         except OSError as exc:
             raise ChannelError(f"Cannot add file {name!r} to directory") from exc
 
+    @cached_property
+    def claimed_folder(self) -> Path:
+        """Where a consumer moves the message it takes; made once, not on every poll."""
+        folder = Path(self.data_folder_in) / CLAIMED
+        folder.mkdir(exist_ok=True)
+        return folder
+
     def _get(self, queue: str, timeout: float | None = None) -> Any:
         wanted = f"{queue}.msg"
         folder = Path(self.data_folder_in)
-        claimed = folder / CLAIMED
-        claimed.mkdir(exist_ok=True)
+        claimed = self.claimed_folder
         for name in sorted(os.listdir(folder)):
             if name.partition(".")[2] != wanted:
                 continue
