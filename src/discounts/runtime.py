@@ -19,7 +19,8 @@ from discounts.idempotency import Idempotency, open_record_storage
 from discounts.notify.queue import SESSION_KEY, TaskPublisher, make_celery
 from discounts.ratelimit import RateLimit
 from discounts.settings import Settings
-from discounts.usage.ledger import ledger_usage
+from discounts.usage.carts import CartCheckout
+from discounts.usage.ledger import ledger_cart, ledger_usage
 from discounts.usage.service import Redeemer
 from discounts.usage.store import UsageStore, open_usage_store
 
@@ -35,6 +36,7 @@ class Runtime:
     #: Enqueues fan-outs once a request commits; sessions carry it (``Session.info``) to ``schedule_fanout``.
     tasks: TaskPublisher
     redeemer: Redeemer
+    carts: CartCheckout
     rate_limit: RateLimit
     guesses: Guesses
     idempotency: Idempotency
@@ -58,6 +60,15 @@ class Runtime:
         misses = open_miss_storage(
             settings.resolved_usage_store_url, client, settings.data_dir.resolve(), settings.usage_namespace
         )
+        redeemer = Redeemer(
+            store,
+            codes,
+            UserGroups(sessions, settings.code_cache_seconds),
+            clock,
+            grace,
+            hold=timedelta(seconds=settings.hold_seconds),
+            ledger=functools.partial(ledger_usage, sessions),
+        )
         return cls(
             settings=settings,
             engine=engine,
@@ -66,15 +77,8 @@ class Runtime:
             verifier=TokenVerifier(settings),
             codes=codes,
             tasks=tasks,
-            redeemer=Redeemer(
-                store,
-                codes,
-                UserGroups(sessions, settings.code_cache_seconds),
-                clock,
-                grace,
-                hold=timedelta(seconds=settings.hold_seconds),
-                ledger=functools.partial(ledger_usage, sessions),
-            ),
+            redeemer=redeemer,
+            carts=CartCheckout(redeemer, functools.partial(ledger_cart, sessions)),
             rate_limit=RateLimit(settings.rate_limit),
             guesses=Guesses(misses, settings.guess_limit, settings.guess_limit_per_address),
             idempotency=Idempotency(

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from discounts import logs, metrics
 from discounts.api import (
     batches,
+    carts,
     codes,
     dashboard_auth,
     dashboard_batches,
@@ -201,7 +202,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     problems.install(app)
-    for module in (directory, codes, batches, usage, notifications, stats, dashboard_auth, ops):
+    for module in (directory, codes, batches, usage, carts, notifications, stats, dashboard_auth, ops):
         app.include_router(module.router)
     pages = [dashboard_auth.pages, dashboard_pages.router, dashboard_batches.router]
     for router in pages:

@@ -14,7 +14,7 @@ from discounts.api.problems import problem_responses
 from discounts.auth import Role
 from discounts.errors import DiscountsError
 from discounts.fields import format_time
-from discounts.money import format_money
+from discounts.money import format_cents, format_money
 from discounts.runtime import Runtime
 from discounts.usage.schemas import QuoteOut, RedemptionIn, RedemptionOut
 from discounts.usage.service import USAGE_ID_PATTERN, usage_id
@@ -34,7 +34,7 @@ NEXT_STEPS = {
     "/discountcodeusage/",
     status_code=status.HTTP_201_CREATED,
     response_model=RedemptionOut,
-    responses=problem_responses(404, 409, 410),
+    responses=problem_responses(403, 404, 409, 410, 422, 429),
     openapi_extra={**json_body(RedemptionIn), "parameters": [HEADER_PARAMETER], **links(201, **NEXT_STEPS)},
     response_model_exclude_none=True,
 )
@@ -77,15 +77,16 @@ async def quote_code(request: Request) -> Response:
 def quote_out(usage: Usage) -> dict[str, object]:
     """The body of QuoteOut, built from the usage's values (no model to validate again)."""
     body: dict[str, object] = {"code": usage.code, "user": usage.user}
-    if usage.amount_off is None:
-        body["discount"] = usage.discount
-    else:
-        body["amount_off"] = format_money(usage.amount_off)
+    body.update(usage.offer.fields())
     if usage.currency is not None:
         body["currency"] = usage.currency
     body["amount"] = format_money(usage.amount)
     body["discount_amount"] = format_money(usage.discount_amount)
     body["amount_to_pay"] = format_money(usage.amount_to_pay)
+    if usage.allocations is not None:
+        body["allocations"] = [{"line": line, "amount": format_cents(cents)} for line, cents in usage.allocations]
+    if usage.cart is not None:
+        body["cart"] = usage.cart
     return body
 
 

@@ -44,6 +44,10 @@ async def create_rule(
         max_uses_per_user=data.max_uses_per_user,
         budget=data.budget,
         group=data.group,
+        products=data.products,
+        categories=data.categories,
+        stackable=data.stackable,
+        priority=data.priority,
         created_at=now,
     )
     session.add(rule)

@@ -17,7 +17,7 @@ from sqlalchemy import and_, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from discounts import metrics
-from discounts.clock import Clock
+from discounts.clock import Clock, utcnow
 from discounts.db import unit_of_work
 from discounts.directory.models import Brand
 from discounts.errors import MailRejected, MailTemporaryError
@@ -36,7 +36,12 @@ MAX_USAGES_PER_DIGEST = 5000
 
 
 async def copy_usages(store: UsageStore, sessions: async_sessionmaker[AsyncSession], batch_size: int) -> int:
-    """Bring the usage store's stream into the ledger, batch after batch while full ones come back."""
+    """Bring the usage store's stream into the ledger, batch after batch while full ones come back.
+
+    First the carts a dead process left midway are finished (``UsageStore.finish_carts``): what
+    they decided reaches the stream, and so the ledger, within a run or two.
+    """
+    await store.finish_carts(utcnow())
     copied = 0
     for _ in range(MAX_COPY_BATCHES):
         moved = await copy_to_ledger(store, sessions, batch_size)

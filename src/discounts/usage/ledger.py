@@ -24,9 +24,19 @@ from discounts.codes.models import DiscountCode, DiscountRule
 from discounts.codes.terms import RuleTerms
 from discounts.db import unit_of_work
 from discounts.usage import rollup
-from discounts.usage.models import DiscountUsage
+from discounts.usage.models import CartRedemption, DiscountUsage
 from discounts.usage.service import limits_of
-from discounts.usage.store import NO_LIMITS, RANK, Limits, Status, Usage, UsageStore
+from discounts.usage.store import (
+    NO_LIMITS,
+    RANK,
+    CartEntry,
+    CartState,
+    Limits,
+    Status,
+    StoredCart,
+    Usage,
+    UsageStore,
+)
 
 T = TypeVar("T")
 
@@ -47,6 +57,8 @@ def _row(usage: Usage) -> dict[str, Any]:
         "status": usage.status.value,
         "hold_until": usage.hold_until,
         "status_at": usage.changed_at,
+        "cart_id": usage.cart,
+        "allocations": None if usage.allocations is None else [list(pair) for pair in usage.allocations],
     }
 
 
@@ -94,9 +106,41 @@ async def copy_to_ledger(store: UsageStore, sessions: async_sessionmaker[AsyncSe
     if not entries:
         return 0
     async with unit_of_work(sessions) as uow:
-        await insert_usages(uow.session, [entry.usage for entry in entries])
+        await insert_carts(uow.session, [entry.cart for entry in entries if entry.cart is not None])
+        await insert_usages(uow.session, [entry.usage for entry in entries if entry.usage is not None])
     await store.acknowledge([entry.id for entry in entries])
     return len(entries)
+
+
+async def insert_carts(session: AsyncSession, carts: Sequence[CartEntry]) -> None:
+    """Add carts to the ledger; one copied twice (the copy is at-least-once) lands once."""
+    if not carts:
+        return
+    insert: Any = rollup.insert_for(session)(CartRedemption)
+    rows = {
+        cart.id: {
+            "id": cart.id,
+            "user_id": cart.user,
+            "used_at": cart.used_at,
+            "hold_until": cart.hold_until,
+            "summary": cart.summary.decode(),
+        }
+        for cart in carts
+    }
+    await session.execute(insert.on_conflict_do_nothing(index_elements=["id"]), [rows[key] for key in sorted(rows)])
+
+
+async def ledger_cart(sessions: async_sessionmaker[AsyncSession], cart_id: str) -> StoredCart | None:
+    """A cart from the ledger, with its usages as the ledger has them (the store has forgotten it)."""
+    async with sessions() as session:
+        cart = await session.get(CartRedemption, cart_id)
+        if cart is None:
+            return None
+        query = select(*USAGE_COLUMNS).where(DiscountUsage.cart_id == cart_id).order_by(DiscountUsage.code)
+        usages = [usage_from_row(row) for row in (await session.execute(query)).all()]
+    states = {usage.status for usage in usages}
+    state = CartState.USED if Status.USED in states else CartState.HELD if Status.HELD in states else CartState.RELEASED
+    return StoredCart(cart.id, cart.user_id, state, cart.used_at, cart.hold_until, cart.summary.encode(), tuple(usages))
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +201,7 @@ async def ledger_usage(sessions: async_sessionmaker[AsyncSession], code: str, us
 
 def usage_from_row(row: Sequence[Any]) -> Usage:
     code, user, brand, discount, amount, discount_amount, to_pay, used_at, amount_off, currency, use, *state = row
-    status, hold_until, status_at = state
+    status, hold_until, status_at, cart, allocations = state
     return Usage(
         code,
         user,
@@ -173,6 +217,8 @@ def usage_from_row(row: Sequence[Any]) -> Usage:
         status=Status(status),
         hold_until=hold_until,
         changed_at=status_at,
+        cart=cart,
+        allocations=None if allocations is None else tuple((line, int(cents)) for line, cents in allocations),
     )
 
 
@@ -192,6 +238,8 @@ USAGE_COLUMNS = (
     DiscountUsage.status,
     DiscountUsage.hold_until,
     DiscountUsage.status_at,
+    DiscountUsage.cart_id,
+    DiscountUsage.allocations,
 )
 
 
