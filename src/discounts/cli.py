@@ -231,7 +231,7 @@ def worker(
     """Run a Celery worker: fan-outs, brand digests, the ledger copy."""
     settings = get_settings()
     logs.configure_logging(settings, worker=True)
-    from discounts.notify.tasks import celery_app
+    from discounts.jobs.tasks import celery_app
 
     # A node name of its own: two workers on one host must not share a remote-control queue.
     node = f"discounts-{os.getpid()}@{socket.gethostname()}"
@@ -253,6 +253,17 @@ def worker(
         broker,
     )
     celery_app.worker_main(argv)
+
+
+@app.command()
+def deliver() -> None:
+    """Run the webhook deliverer: sends what is due to every endpoint, retries on schedule, until stopped."""
+    settings = get_settings()
+    logs.configure_logging(settings, worker=True)
+    from discounts.webhooks.process import run_deliverer
+
+    worker_log.info("webhook deliverer %d: polling every %g s", os.getpid(), settings.webhook_poll_seconds)
+    asyncio.run(run_deliverer(settings))
 
 
 @app.command()

@@ -9,7 +9,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from discounts.auth import Principal, Role
-from discounts.codes.batches import batch_view, create_batch, load_batch
+from discounts.codes.batches import create_batch, load_batch
+from discounts.notify.progress import batch_view
 from discounts.codes.models import BatchAssignment, DiscountCode
 from discounts.codes.schemas import BatchIn, RuleIn
 from discounts.db import unit_of_work

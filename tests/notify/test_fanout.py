@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from discounts.jobs.queue import FORGET_DELIVERIES, make_celery, queue_names
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
@@ -18,7 +19,6 @@ from discounts.notify.mail import Connection
 from discounts.notify.messages import Email
 from discounts.notify.models import Delivery, Fanout, FanoutChunk
 from discounts.notify.progress import progress
-from discounts.notify.queue import FORGET_DELIVERIES, make_celery, queue_names
 from discounts.settings import Settings
 from tests.conftest import FakeClock
 from tests.notify.conftest import add_brand, add_users, new_code, run_fanout, user_rows

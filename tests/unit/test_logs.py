@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from celery import Celery
+from discounts.jobs.queue import TaskPublisher
 
 from discounts import logs
 from discounts.cli import listen_url, public_url_for
-from discounts.notify.queue import TaskPublisher
 from discounts.settings import Settings
 
 
@@ -146,10 +146,10 @@ def test_a_warning_from_the_publishing_thread_carries_the_request_id() -> None:
             raise ConnectionError("broker down")
 
     publisher = TaskPublisher(UnreachableBroker())  # type: ignore[arg-type]
-    with capturing("discounts.notify.queue") as (logger, stream):
+    with capturing("discounts.jobs.queue") as (logger, stream):
         logger.handlers[0].setFormatter(logs.JsonFormatter())
         token = logs.request_id.set("r-publish")
-        publisher.plan_fanout_soon("SPRING")
+        publisher.soon("discounts.notify.plan_fanout", "SPRING")
         logs.request_id.reset(token)
         deadline = time.monotonic() + 10
         while not stream.getvalue() and time.monotonic() < deadline:
