@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from discounts.jobs.broker import broker_transport, broker_transport_options, broker_url
 from kombu import Connection, Exchange, Queue
 
 from discounts.jobs import embedded_broker
+from discounts.jobs.broker import broker_transport, broker_transport_options, broker_url
 from discounts.settings import Settings
 
 MESSAGES_EACH = 300

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from discounts.jobs.queue import FORGET_DELIVERIES, make_celery, queue_names
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from discounts.db import make_sessionmaker, unit_of_work
 from discounts.directory.models import User
 from discounts.errors import MailTemporaryError
+from discounts.jobs.queue import FORGET_DELIVERIES, make_celery, queue_names
 from discounts.notify.chunks import FLUSH_SECONDS, ChunkOutcome, send_chunk
 from discounts.notify.context import Notifier
 from discounts.notify.fanout import cut, forget_deliveries, plan_fanout, sweep

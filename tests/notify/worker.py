@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from discounts.jobs.queue import queue_names
 from kombu import Connection
 
+from discounts.jobs.queue import queue_names
 from discounts.settings import Settings
 
 

@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from celery import Celery
-from discounts.jobs.queue import TaskPublisher
 
 from discounts import logs
 from discounts.cli import listen_url, public_url_for
+from discounts.jobs.queue import TaskPublisher
 from discounts.settings import Settings
 
 
