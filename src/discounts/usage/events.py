@@ -21,7 +21,7 @@ from __future__ import annotations
 import collections
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,6 +39,7 @@ from discounts.usage.store import RANK, Status, Usage
 
 #: The last hold end whose expiry was announced (set to the upgrade's moment by migration 0008).
 EXPIRY_MARK = "usage.expired_through"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def released(usage: Usage, status: str, at: datetime) -> Happened:
@@ -180,7 +181,10 @@ async def expiries(session: AsyncSession, cut: datetime) -> list[Happened]:
     The caller holds the ledger's lock, so two copiers never announce one range twice.
     """
     mark = await session.get(Mark, EXPIRY_MARK, populate_existing=True)
-    if mark is None or mark.at >= cut:
+    if mark is None:  # a database made before migration 0008 sets it: every expiry is news
+        mark = Mark(name=EXPIRY_MARK, at=EPOCH)
+        session.add(mark)
+    if mark.at >= cut:
         return []
     columns = (
         DiscountUsage.code,
@@ -204,9 +208,10 @@ async def expiries(session: AsyncSession, cut: datetime) -> list[Happened]:
 async def any_expired(session: AsyncSession, cut: datetime) -> bool:
     """Whether :func:`expiries` would find anything (a read, so an idle copy writes nothing)."""
     mark = await session.get(Mark, EXPIRY_MARK)
-    if mark is None or mark.at >= cut:
+    since = EPOCH if mark is None else mark.at
+    if since >= cut:
         return False
     query = select(func.count()).where(
-        DiscountUsage.status == Status.HELD.value, DiscountUsage.hold_until > mark.at, DiscountUsage.hold_until <= cut
+        DiscountUsage.status == Status.HELD.value, DiscountUsage.hold_until > since, DiscountUsage.hold_until <= cut
     )
     return bool(await session.scalar(query.limit(1)))
