@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from dataclasses import dataclass
@@ -72,11 +73,12 @@ class Receiver:
         with self._lock:
             return [r for r in self.received if kind is None or r.event["type"] == kind]
 
-    def wait_for(self, count: int, kind: str | None = None, timeout: float = 30.0) -> list[Received]:
-        deadline = time.monotonic() + timeout
+    async def arrived(self, count: int, kind: str | None = None, seconds: float = 30.0) -> list[Received]:
+        """Wait (without blocking the event loop) until ``count`` events have arrived."""
+        deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             found = self.events(kind)
             if len(found) >= count:
                 return found
-            time.sleep(0.05)
-        raise AssertionError(f"{len(self.events(kind))} of {count} {kind or 'events'} arrived in {timeout} s")
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"{len(self.events(kind))} of {count} {kind or 'events'} arrived in {seconds} s")

@@ -101,7 +101,7 @@ class Deliverer:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop`` is set; what is in flight then is left to its lease."""
-        self.client = sender.new_client()
+        self.client = self.client or sender.new_client()
         writer = asyncio.create_task(self._write_forever(stop))
         backlog = asyncio.create_task(self._backlog_forever(stop))
         try:
@@ -111,13 +111,28 @@ class Deliverer:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), self.poll_seconds)
         finally:
-            for lane in self.lanes.values():
-                for worker in lane.workers:
-                    worker.cancel()
             writer.cancel()
             backlog.cancel()
             await asyncio.gather(writer, backlog, return_exceptions=True)
-            await self.write_outcomes()
+            await self.close()
+
+    async def settle(self) -> None:
+        """Wait until every claimed delivery has been attempted, and record the outcomes (tests, shutdown)."""
+        for lane in list(self.lanes.values()):
+            await lane.queue.join()
+        while await self.write_outcomes():
+            pass
+
+    async def close(self) -> None:
+        """Stop the lanes (what they hold is left to its lease) and record what was done."""
+        for lane in self.lanes.values():
+            for worker in lane.workers:
+                worker.cancel()
+        await asyncio.gather(*(w for lane in self.lanes.values() for w in lane.workers), return_exceptions=True)
+        self.lanes.clear()
+        while await self.write_outcomes():
+            pass
+        if self.client is not None:
             await self.client.aclose()
 
     async def pass_once(self) -> int:
@@ -187,9 +202,11 @@ class Deliverer:
                 self.outcomes.append(Outcome(item, answer, self.clock()))
             finally:
                 lane.busy -= 1
+                lane.queue.task_done()
 
     async def attempt(self, endpoint: WebhookEndpoint, event_id: str, payload: bytes) -> sender.Answer:
-        assert self.client is not None
+        if self.client is None:
+            self.client = sender.new_client()
         now = utcnow()  # the receiver checks webhook-timestamp against its own clock: real time, always
         signed = headers(event_id, payload, signing_keys(endpoint, self.clock()), now)
         return await sender.post(self.client, endpoint.url, payload, signed, allow_private=self.allow_private)
