@@ -24,7 +24,7 @@ def _has_host(url: str) -> str:
 
 Url = Annotated[
     str,
-    StringConstraints(max_length=2048, pattern=r"^https?://[^\s]+$"),
+    StringConstraints(max_length=2048, pattern=r"^https?://[!-~]+$"),
     AfterValidator(_has_host),
     Field(description="`http` or `https`; a loopback, private, link-local or multicast address is refused"),
 ]
