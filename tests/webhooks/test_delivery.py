@@ -142,7 +142,7 @@ async def test_refusals_and_replays_make_no_events(api: Api, pipeline: Pipeline,
     assert (await api.redeem("ONCE", amount="10.00")).status_code == 201
     assert (await api.redeem("ONCE", amount="10.00")).status_code == 409
     await pipeline.run()
-    assert [r.event["type"] for r in receiver.events()] == ["code.created", "usage.used"]
+    assert sorted(r.event["type"] for r in receiver.events()) == ["code.created", "usage.used"]  # in any order
 
 
 async def test_a_code_that_runs_out_is_announced_once_per_limit(
