@@ -9,7 +9,7 @@
     │   └── StaleForm          403 stale_form (a dashboard form without this session's CSRF token)
     ├── InvalidLink            404 invalid_link (an unsubscribe link that is not ours or is broken)
     ├── NotFound               404 (code_not_found, rule_not_found, brand_not_found, user_not_found,
-    │                              usage_not_found, batch_not_found, cart_not_found)
+    │                              usage_not_found, batch_not_found, cart_not_found, webhook_not_found)
     ├── CodeExists             409 code_exists (an import lists each taken code in ``errors``)
     ├── BatchNotReady          409 batch_not_ready (its codes are still being generated)
     ├── CodeAlreadyUsed        409 code_already_used (this user's uses are all taken)
@@ -192,6 +192,10 @@ class UsageNotFound(NotFound):
 
 class CartNotFound(NotFound):
     code, title = "cart_not_found", "No such cart redemption"
+
+
+class WebhookNotFound(NotFound):
+    code, title = "webhook_not_found", "No such webhook endpoint"
 
 
 class NotCopiedYet(DiscountsError):

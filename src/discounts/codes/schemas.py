@@ -20,7 +20,6 @@ from discounts.fields import (
     ProductId,
     TimeOut,
 )
-from discounts.notify.schemas import Progress
 from discounts.pricing.offers import KINDS_SCHEMA, kind_errors
 
 Percent = Annotated[int, Strict(), Field(gt=0, lt=100, description="Percent off, 0 < discount < 100"), JSON_INTEGER]
@@ -172,6 +171,22 @@ class ImportIn(BaseModel):
     codes: Annotated[list[CodeString], Field(min_length=1, max_length=MAX_IMPORT)] = Field(
         description="The code strings (case-insensitive); none may exist already or appear twice"
     )
+
+
+class Progress(BaseModel):
+    """How far an e-mailing has got (counts are summed over its chunks)."""
+
+    status: Literal["queued", "sending", "done"]
+    total: int | None = Field(description="Audience size when sending started; null until then")
+    sent: int
+    failed: int = Field(description="Addresses the mail server refused for good")
+    skipped: int = Field(
+        description="Audience members who unsubscribed (for a batch, also any it had no code left for)"
+    )
+
+
+#: A distribution not started yet (what a batch shows until its fan-out has a row).
+NOT_STARTED = Progress(status="queued", total=None, sent=0, failed=0, skipped=0)
 
 
 class BatchOut(BaseModel):

@@ -46,6 +46,13 @@ class DiscountUsage(Base):
             postgresql_where=text("status = 'held'"),
             sqlite_where=text("status = 'held'"),
         ),
+        #: Holds by their end, every code's: the copy announces those that ended (``usage/events.py``).
+        Index(
+            "ix_discount_usage_held_until",
+            "hold_until",
+            postgresql_where=text("status = 'held'"),
+            sqlite_where=text("status = 'held'"),
+        ),
     )
 
     code: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -182,17 +182,14 @@ class RedisCarts:
             [usage.code, payload, limits.shared, mode]
             for usage, payload, limits in zip(cart.usages, payloads, cart.limits, strict=True)
         ]
-        record = _record_json(cart.user, cart.usages[0].used_at, cart.hold_until, cart.summary, claims)
+        record = _record_json(cart.user, cart.usages[0].used_at, cart.hold_until, claims)
         entry = CartEntry(cart.id, cart.user, cart.usages[0].used_at, cart.hold_until, cart.summary)
         head = [len(cart.usages), cart.id, record, mode, keep, unix_seconds(now), CART_FIELD, cart_payload(entry)]
-        answer, *rest = await self._pipeline.call(
-            self._scripts["cart"], keys, [*head, STREAM_FIELD, self._capacity, *args]
-        )
+        head += [STREAM_FIELD, self._capacity, cart.summary]
+        answer, *rest = await self._pipeline.call(self._scripts["cart"], keys, [*head, *args])
         if answer == "exists":
-            earlier = _decode(cart.id, rest)
-            return CartRecorded(
-                tuple(Outcome.CLAIMED for _ in earlier.claims), tuple(c[2] for c in earlier.claims), True
-            )
+            uses = tuple(claim[2] for claim in _decode(cart.id, rest).claims)
+            return CartRecorded(tuple(Outcome.CLAIMED for _ in uses), uses, existing=True)
         outcomes = tuple(recorded(reply).outcome for reply in rest)
         return CartRecorded(outcomes, tuple(int(use) for use in rest) if answer == "claimed" else ())
 
@@ -265,7 +262,7 @@ class RedisCarts:
         shard, key, open_set = self.layout.cart(record.id)
         entry = CartEntry(record.id, record.user, record.used_at, record.hold_until, record.summary)
         args = [record.id, _encode(record), record.state.value, keep, unix_seconds(now)]
-        args += [CART_FIELD, cart_payload(entry), ",".join(str(claim[2]) for claim in record.claims)]
+        args += [CART_FIELD, cart_payload(entry), ",".join(str(claim[2]) for claim in record.claims), record.summary]
         keys = [key, open_set, self.layout.stream(shard)]
         found = await self._pipeline.call(self._scripts["cart_begin"], keys, args)
         return None if found is None else _decode(record.id, found)
@@ -273,7 +270,7 @@ class RedisCarts:
     async def _record(self, cart_id: str) -> _Record | None:
         _, key, _ = self.layout.cart(cart_id)
         async with self._in_flight:
-            found = await self._redis.hmget(key, ["r", "n", "s", "d"])
+            found = await self._redis.hmget(key, ["r", "b", "n", "s", "d"])
         return None if found[0] is None else _decode(cart_id, found)
 
     async def _move(self, record: _Record, states: str, to: CartState, now: datetime) -> _Record:
@@ -344,20 +341,20 @@ def _closed(tasks: set[asyncio.Future[Any]]) -> Any:
     return done
 
 
-def _record_json(user: str, used_at: datetime, hold_until: datetime, summary: bytes, claims: list[list[Any]]) -> bytes:
-    """The record's fixed part: who, when, the summary, and each code's (code, payload, shared limits, how claimed)."""
+def _record_json(user: str, used_at: datetime, hold_until: datetime, claims: list[list[Any]]) -> bytes:
+    """The record's fixed part: who, when, and each code's (code, payload, shared limits, how claimed)."""
     micros = (used_at - EPOCH) // timedelta(microseconds=1)
-    return orjson.dumps({"u": user, "at": micros, "h": unix_seconds(hold_until), "b": summary.decode(), "c": claims})
+    return orjson.dumps({"u": user, "at": micros, "h": unix_seconds(hold_until), "c": claims})
 
 
 def _encode(record: _Record) -> bytes:
     claims = [[code, payload, shared, mode] for code, payload, _, shared, mode in record.claims]
-    return _record_json(record.user, record.used_at, record.hold_until, record.summary, claims)
+    return _record_json(record.user, record.used_at, record.hold_until, claims)
 
 
 def _decode(cart_id: str, found: list[Any]) -> _Record:
-    """A record from its hash's ``r`` (the fixed part), ``n`` (the use numbers), ``s`` and ``d``."""
-    raw, uses, state, decided = found
+    """A record from its hash's ``r`` (the fixed part), ``b`` (the summary), ``n`` (the use numbers), ``s``, ``d``."""
+    raw, summary, uses, state, decided = found
     values = orjson.loads(raw)
     numbers = [int(use) for use in uses.split(",")]
     return _Record(
@@ -365,7 +362,7 @@ def _decode(cart_id: str, found: list[Any]) -> _Record:
         user=values["u"],
         used_at=EPOCH + timedelta(microseconds=values["at"]),
         hold_until=datetime.fromtimestamp(values["h"], UTC),
-        summary=values["b"].encode(),
+        summary=summary.encode(),
         claims=tuple(
             (code, payload, use, bool(shared), mode)
             for (code, payload, shared, mode), use in zip(values["c"], numbers, strict=True)

@@ -36,8 +36,8 @@ USE_FIELD = "n"
 #: Only for holds and changes: the status (held, used, released, rolled_back), the hold's end
 #: (unix seconds) and the moment of the change (µs since the epoch).
 STATUS_FIELD, HOLD_FIELD, CHANGED_FIELD = "s", "h", "at"
-#: The field of a committed cart's entry (instead of ``usage``): ``cart_payload``.
-CART_FIELD = "cart"
+#: The fields of a committed cart's entry (instead of ``usage``): ``cart_payload``, and its summary as it is.
+CART_FIELD, SUMMARY_FIELD = "cart", "b"
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +138,8 @@ def stream_payload(usage: Usage) -> bytes:
 
 def stream_entry(shard: int, entry_id: str, fields: Mapping[str, str]) -> StreamEntry:
     if CART_FIELD in fields:
-        return StreamEntry(id=f"{shard}/{entry_id}", usage=None, cart=cart_of(fields[CART_FIELD]))
+        summary = fields[SUMMARY_FIELD].encode()
+        return StreamEntry(id=f"{shard}/{entry_id}", usage=None, cart=cart_of(fields[CART_FIELD], summary))
     changed = fields.get(CHANGED_FIELD)
     usage = usage_of(
         fields[STREAM_FIELD],
@@ -175,21 +176,19 @@ def usage_of(payload: str | bytes, *, use: int, status: Status = Status.USED, ho
 
 
 def cart_payload(cart: CartEntry) -> bytes:
-    """A committed cart for the ledger: who, when, until when its claims hold, its summary."""
+    """A committed cart for the ledger: who, when, until when its claims hold (its summary goes beside it)."""
     used_at = (cart.used_at - EPOCH) // timedelta(microseconds=1)
-    return orjson.dumps(
-        {"id": cart.id, "u": cart.user, "at": used_at, "h": unix_seconds(cart.hold_until), "b": cart.summary.decode()}
-    )
+    return orjson.dumps({"id": cart.id, "u": cart.user, "at": used_at, "h": unix_seconds(cart.hold_until)})
 
 
-def cart_of(payload: str | bytes) -> CartEntry:
+def cart_of(payload: str | bytes, summary: bytes) -> CartEntry:
     values = orjson.loads(payload)
     return CartEntry(
         id=values["id"],
         user=values["u"],
         used_at=EPOCH + timedelta(microseconds=values["at"]),
         hold_until=datetime.fromtimestamp(values["h"], UTC),
-        summary=values["b"].encode(),
+        summary=summary,
     )
 
 

@@ -120,7 +120,12 @@ USAGE_ID_PATTERN = r"^[A-Za-z0-9_-]{8,256}$"
 
 
 def usage_id(usage: Usage) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([usage.code, usage.user, usage.use])).rstrip(b"=").decode()
+    return usage_ref(usage.code, usage.user, usage.use)
+
+
+def usage_ref(code: str, user: str, use: int) -> str:
+    """The id of the usage ``(code, user, use)``."""
+    return base64.urlsafe_b64encode(orjson.dumps([code, user, use])).rstrip(b"=").decode()
 
 
 def parse_usage_id(value: str) -> tuple[str, str, int]:

@@ -5,21 +5,22 @@
 --       with shared limits); then the cart's hash and the cart's shard's stream.
 -- ARGV: n codes, cart id, record (JSON, without the use numbers), state ('held' or 'used'), seconds to keep the
 --       record, now (unix seconds),
---       cart stream field, cart stream value, usage stream field, bucket capacity,
+--       cart stream field, cart stream value, usage stream field, bucket capacity, the cart's summary (kept as it
+--       is in the record's field 'b' and beside the cart's stream entry),
 --       then per code 10: field, bits, expires, payload, uses per user, max uses (0: none), budget (-1: none),
 --       this discount in cents, the hold's end (0: a use), shared limits (1 or 0).
 -- Returns {'claimed', use...}, {'refused', answer...} (each code's: a use number, 0 or -1; nothing written), or
--- {'exists', record, uses, state, decided} for a cart committed before under this id.
+-- {'exists', record, summary, uses, state, decided} for a cart committed before under this id.
 local n, cart_id = tonumber(ARGV[1]), ARGV[2]
 local cart_key, cart_stream = KEYS[4 * n + 1], KEYS[4 * n + 2]
 if redis.call('EXISTS', cart_key) == 1 then
-  local found = redis.call('HMGET', cart_key, 'r', 'n', 's', 'd')
-  return {'exists', found[1], found[2], found[3], found[4]}
+  local found = redis.call('HMGET', cart_key, 'r', 'b', 'n', 's', 'd')
+  return {'exists', found[1], found[2], found[3], found[4], found[5]}
 end
 local now, capacity = tonumber(ARGV[6]), tonumber(ARGV[10])
 local claims, states, answers, refused = {}, {}, {}, false
 for i = 1, n do
-  local k, a = 4 * (i - 1), 10 + 10 * (i - 1)
+  local k, a = 4 * (i - 1), 11 + 10 * (i - 1)
   local shared = ARGV[a + 10] == '1'
   local c = {
     prefix = string.sub(KEYS[k + 1], 1, -5), stream = KEYS[k + 2],
@@ -48,8 +49,8 @@ for i = 1, n do
     answers[i] = claim_apply(claims[i], states[i])
   end
 end
-redis.call('HSET', cart_key, 'r', ARGV[3], 'n', table.concat(answers, ','), 's', ARGV[4], 'd', ARGV[6])
+redis.call('HSET', cart_key, 'r', ARGV[3], 'b', ARGV[11], 'n', table.concat(answers, ','), 's', ARGV[4], 'd', ARGV[6])
 redis.call('EXPIRE', cart_key, ARGV[5])
-redis.call('XADD', cart_stream, '*', ARGV[7], ARGV[8])
+redis.call('XADD', cart_stream, '*', ARGV[7], ARGV[8], 'b', ARGV[11])
 table.insert(answers, 1, 'claimed')
 return answers
