@@ -207,3 +207,43 @@ async def test_a_key_whose_request_died_is_free_again_after_its_lease(tmp_path: 
 def test_answers_are_kept_at_least_a_day() -> None:
     with pytest.raises(ValueError, match="86400"):
         Settings(idempotency_seconds=3600, _env_file=None)  # type: ignore[call-arg]
+
+
+async def forget_kept_answers(app: FastAPI) -> None:
+    """What a lost reply leaves: the claim made, but no answer kept for the key (a 503 frees the key)."""
+    records = app.state.runtime.idempotency.storage
+    assert isinstance(records, SQLiteRecords)
+    await records._file.write(lambda db: db.execute("DELETE FROM records"))
+
+
+async def test_a_retry_whose_answer_was_lost_gets_the_claim_it_made(
+    api: Api, client: httpx.AsyncClient, auth: Auth, app: FastAPI, clock: FakeClock
+) -> None:
+    await api.brand()
+    await api.code()
+    first = await client.post(REDEEM, json={**BODY, "hold": True}, headers=keyed(auth, "order-1"))
+    await forget_kept_answers(app)
+    clock.advance(seconds=20)
+
+    retry = await client.post(REDEEM, json={**BODY, "hold": True}, headers=keyed(auth, "order-1"))
+    other = await client.post(REDEEM, json={**BODY, "hold": True}, headers=keyed(auth, "order-2"))
+
+    assert (first.status_code, retry.status_code) == (201, 201)
+    assert "idempotent-replayed" not in retry.headers  # run again, and the store knew its claim
+    assert retry.json() == first.json()  # the same usage, held since the first attempt, to the same end
+    assert_problem(other, 409, "code_already_used")
+
+
+async def test_a_cart_retried_after_its_answer_was_lost_is_the_same_cart(
+    api: Api, client: httpx.AsyncClient, auth: Auth, app: FastAPI
+) -> None:
+    await api.brand()
+    await api.code()
+    cart = {"user": "u-1", "codes": ["SPRINGSALE2022"], "lines": [{"brand": "acme", "price": "10", "quantity": 1}]}
+    first = await client.post("/api/v1/cartredemption/", json=cart, headers=keyed(auth, "cart-1"))
+    await forget_kept_answers(app)
+
+    retry = await client.post("/api/v1/cartredemption/", json=cart, headers=keyed(auth, "cart-1"))
+
+    assert (first.status_code, retry.status_code) == (201, 201)
+    assert retry.json() == first.json()

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from discounts.db import unit_of_work
 from discounts.usage.ledger import copy_to_ledger, insert_usages, rebuild_store, verify_store
 from discounts.usage.models import DiscountUsage
-from discounts.usage.store import Outcome, UsageStore
+from discounts.usage.store import Change, Limits, Outcome, UsageStore
 from tests.usage.conftest import EXPIRES, GRACE, NOW, Backend, add_code, usage
 
 
@@ -198,3 +198,29 @@ async def test_ledger_rows_keep_the_whole_usage(store: UsageStore, sessions: asy
         original.amount_to_pay,
     )
     assert row.used_at == original.used_at
+
+
+async def test_a_retry_of_the_same_request_finds_its_claim_not_a_refusal(store: UsageStore) -> None:
+    """A claim whose answer was lost is found again by its request's nonce: the same use, as it was made."""
+    first = await store.record(usage("u-1"), expires_at=EXPIRES, nonce="request-1")
+    later = usage("u-1", used_at=NOW + timedelta(seconds=30))
+
+    again = await store.record(later, expires_at=EXPIRES, nonce="request-1")
+    other = await store.record(later, expires_at=EXPIRES, nonce="request-2")
+    plain = await store.record(later, expires_at=EXPIRES)
+
+    assert (first.outcome, first.use, first.found_at) == (Outcome.CLAIMED, 1, None)
+    assert (again.outcome, again.use, again.found_at) == (Outcome.CLAIMED, 1, NOW)
+    assert other.outcome is Outcome.USED  # another request of the same user: used before
+    assert plain.outcome is Outcome.USED
+    assert len(await store.pending(10)) == 1  # found again, not claimed twice
+
+
+async def test_a_nonce_whose_claim_was_given_back_claims_anew(store: UsageStore) -> None:
+    limits = Limits(per_user=2)
+    assert await store.record(usage("u-1"), expires_at=EXPIRES, limits=limits, nonce="request-1")
+    assert (await store.give_back("SPRING", "u-1", 1, limits=limits, now=NOW, usage=usage("u-1"))).change is Change.DONE
+
+    again = await store.record(usage("u-1"), expires_at=EXPIRES, limits=limits, nonce="request-1")
+
+    assert (again.outcome, again.use, again.found_at) == (Outcome.CLAIMED, 2, None)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Request, Response, status
 from discounts import metrics
 from discounts.api.bodies import BEARER, json_body, json_response, link, links, read_body
 from discounts.api.deps import authenticate, guessing
-from discounts.api.idempotency import HEADER_PARAMETER
+from discounts.api.idempotency import HEADER_PARAMETER, NONCE
 from discounts.api.problems import problem_responses
 from discounts.auth import Role
 from discounts.errors import DiscountsError
@@ -47,7 +47,7 @@ async def use_code(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     try:
         async with guessing(request, principal):
-            usage = await runtime.redeemer.redeem(principal, body)
+            usage = await runtime.redeemer.redeem(principal, body, request.scope.get(NONCE, ""))
     except DiscountsError as refused:
         metrics.redemption(refused.code)
         raise

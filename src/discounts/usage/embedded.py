@@ -156,14 +156,20 @@ class SQLiteUsageStore:
         self._committing: asyncio.Task[None] | None = None
 
     async def record(
-        self, usage: Usage, *, expires_at: datetime, limits: Limits = NO_LIMITS, dry_run: bool = False
+        self,
+        usage: Usage,
+        *,
+        expires_at: datetime,
+        limits: Limits = NO_LIMITS,
+        dry_run: bool = False,
+        nonce: str = "",
     ) -> Recorded:
         if dry_run:  # the same decision as a claim, outside any write transaction: nothing to commit
             return await self._file.read(
                 functools.partial(claim_one, claim=Claim(usage, expires_at, limits), dry_run=True)
             )
         claimed: asyncio.Future[Recorded] = asyncio.get_running_loop().create_future()
-        self._claims.append((Claim(usage, expires_at, limits), claimed))
+        self._claims.append((Claim(usage, expires_at, limits, nonce), claimed))
         if self._committing is None:
             self._committing = asyncio.ensure_future(self._commit_claims())
         return await asyncio.shield(claimed)

@@ -39,7 +39,9 @@ def row_key(code: str, user: str, use: int) -> bytes:
     return prefix if use == 1 else prefix + use.to_bytes(4, "big")
 
 
-def row_of(usage: Usage, expires_at: datetime, copied: int, use: int | None = None) -> tuple[object, ...]:
+def row_of(
+    usage: Usage, expires_at: datetime, copied: int, use: int | None = None, nonce: str | None = None
+) -> tuple[object, ...]:
     use = usage.use if use is None else use
     return (
         row_key(usage.code, usage.user, use),
@@ -61,6 +63,7 @@ def row_of(usage: Usage, expires_at: datetime, copied: int, use: int | None = No
         None if usage.changed_at is None else usage.changed_at.timestamp(),
         usage.cart,
         None if usage.allocations is None else orjson.dumps(usage.allocations).decode(),
+        nonce or None,
     )
 
 
@@ -89,8 +92,8 @@ def usage_of_row(row: Sequence[object]) -> Usage:
 
 INSERT = (
     "INSERT INTO usages (key, code, user_id, use, brand, discount, amount_off, currency, amount, discount_amount,"
-    " amount_to_pay, used_at, expires_at, copied, status, hold_until, changed_at, cart, allocations)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING"
+    " amount_to_pay, used_at, expires_at, copied, status, hold_until, changed_at, cart, allocations, nonce)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING"
 )
 ADD_TO_TOTALS = (
     "INSERT INTO code_totals (code, uses, cents, expires_at) VALUES (?, 1, ?, ?)"
@@ -103,6 +106,8 @@ class Claim:
     usage: Usage
     expires_at: datetime
     limits: Limits
+    #: The request's identity: a retry of it finds its claim (``UsageStore.record``).
+    nonce: str = ""
 
 
 def in_transaction(db: sqlite3.Connection, work: Callable[[], T]) -> T:
@@ -128,11 +133,18 @@ def claim_one(db: sqlite3.Connection, claim: Claim, dry_run: bool = False) -> Re
     first = row_key(usage.code, usage.user, 1)
     held = usage.status is Status.HELD
     fast = limits is NO_LIMITS and not dry_run and not held  # the common case: the unique key decides alone
-    if fast and db.execute(INSERT, row_of(usage, claim.expires_at, 0, use=1)).rowcount == 1:
+    if fast and db.execute(INSERT, row_of(usage, claim.expires_at, 0, use=1, nonce=claim.nonce)).rowcount == 1:
         return Recorded(Outcome.CLAIMED, 1)
     now = usage.used_at.timestamp()
     if limits.shared and not dry_run:
         end_holds(db, usage.code, now)
+    if claim.nonce and not dry_run:
+        found = db.execute(
+            f"SELECT use, used_at FROM usages WHERE key >= ? AND key <= ? AND nonce = ? AND {LIVE}",
+            (first, first + b"\xff" * 4, claim.nonce, now),
+        ).fetchone()
+        if found is not None:
+            return Recorded(Outcome.CLAIMED, found[0], datetime.fromtimestamp(found[1], UTC))
     claims, live = db.execute(
         f"SELECT coalesce(max(use), 0), coalesce(sum(CASE WHEN {LIVE} THEN 1 ELSE 0 END), 0)"
         " FROM usages WHERE key >= ? AND key <= ?",
@@ -154,7 +166,7 @@ def claim_one(db: sqlite3.Connection, claim: Claim, dry_run: bool = False) -> Re
         return Recorded(Outcome.CLAIMED, claims + 1)
     if limits.shared:
         db.execute(ADD_TO_TOTALS, (usage.code, limits.discount_cents, claim.expires_at.timestamp()))
-    db.execute(INSERT, row_of(usage, claim.expires_at, 0, use=claims + 1))
+    db.execute(INSERT, row_of(usage, claim.expires_at, 0, use=claims + 1, nonce=claim.nonce))
     return Recorded(Outcome.CLAIMED, claims + 1)
 
 

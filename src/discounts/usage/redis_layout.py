@@ -193,7 +193,11 @@ def cart_of(payload: str | bytes, summary: bytes) -> CartEntry:
 
 
 def recorded(reply: Any) -> Recorded:
-    """``record.lua``'s answer: the claim's use number, 0 for the user's uses taken, -1 for the code's."""
+    """``record.lua``'s answer: the claim's use number, 0 for the user's uses taken, -1 for the code's;
+    or [use, microseconds] for the claim of the request's nonce, found again."""
+    if isinstance(reply, list):
+        use, micros = reply
+        return Recorded(Outcome.CLAIMED, int(use), EPOCH + timedelta(microseconds=int(micros)))
     use = int(reply)
     if use > 0:
         return Recorded(Outcome.CLAIMED, use)

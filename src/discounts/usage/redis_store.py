@@ -175,10 +175,16 @@ class RedisUsageStore(RedisCarts):
                 raise reply
 
     async def record(
-        self, usage: Usage, *, expires_at: datetime, limits: Limits = NO_LIMITS, dry_run: bool = False
+        self,
+        usage: Usage,
+        *,
+        expires_at: datetime,
+        limits: Limits = NO_LIMITS,
+        dry_run: bool = False,
+        nonce: str = "",
     ) -> Recorded:
         await self._prepare()
-        return await self._claim(usage, expires_at, limits, dry_run=dry_run)
+        return await self._claim(usage, expires_at, limits, dry_run=dry_run, nonce=nonce)
 
     async def _claim(
         self,
@@ -214,7 +220,7 @@ class RedisUsageStore(RedisCarts):
             budget = -1 if limits.budget_cents is None else limits.budget_cents
             args += [limits.per_user, limits.max_uses or 0, budget, limits.discount_cents, "dry" if dry_run else ""]
             hold_until = unix_seconds(hold) if hold else 0
-            args += [hold_until, nonce, "quiet" if quiet else ""]
+            args += [hold_until, nonce, "quiet" if quiet else "", (usage.used_at - EPOCH) // timedelta(microseconds=1)]
             if limits.shared:
                 keys += [slot.totals, slot.holds]
         return keys, args

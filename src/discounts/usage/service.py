@@ -164,19 +164,21 @@ class Redeemer:
         self.store, self.codes, self.groups, self.clock, self.grace = store, codes, groups, clock, grace
         self.hold, self.ledger = hold, ledger
 
-    async def redeem(self, principal: Principal, request: RedemptionIn) -> Usage:
+    async def redeem(self, principal: Principal, request: RedemptionIn, nonce: str = "") -> Usage:
         """Use a code, in the contract's order of refusals; the store's claim is the only arbiter of limits.
 
         Two concurrent requests both pass the checks before the claim, and the claim lets
-        through exactly as many as the limits allow.
+        through exactly as many as the limits allow. ``nonce`` is the request's identity (from its
+        ``Idempotency-Key``): a retry whose first attempt's answer was lost after the claim gets
+        that claim back, as it was, rather than "used before".
         """
-        return await self._use(principal, request, dry_run=False)
+        return await self._use(principal, request, dry_run=False, nonce=nonce)
 
     async def quote(self, principal: Principal, request: RedemptionIn) -> Usage:
         """What :meth:`redeem` would answer now — the same checks, the same step of the store — recording nothing."""
         return await self._use(principal, request, dry_run=True)
 
-    async def _use(self, principal: Principal, request: RedemptionIn, *, dry_run: bool) -> Usage:
+    async def _use(self, principal: Principal, request: RedemptionIn, *, dry_run: bool, nonce: str = "") -> Usage:
         principal.require(Role.user)
         if request.user != principal.sub:
             raise UserMismatch(f"this token acts for user {principal.sub!r}, not {request.user!r}")
@@ -216,11 +218,14 @@ class Redeemer:
         )
         limits = limits_of(rule, discount)
         recorded = await self.store.record(
-            usage, expires_at=usage_expiry(code, self.grace), limits=limits, dry_run=dry_run
+            usage, expires_at=usage_expiry(code, self.grace), limits=limits, dry_run=dry_run, nonce=nonce
         )
         if not recorded:
             raise refusal(recorded.outcome, code, request.user)
-        return dataclasses.replace(usage, use=recorded.use)
+        if recorded.found_at is not None:  # this request's claim, made before: as it was made
+            hold_until = (recorded.found_at + self.hold).replace(microsecond=0) if held else None
+            return dataclasses.replace(usage, use=recorded.use, used_at=recorded.found_at, hold_until=hold_until)
+        return usage.numbered(recorded.use)
 
     async def admit(self, code: CodeTerms, user: str, now: datetime) -> None:
         """A code's checks before any pricing, in the contract's order: 410 expired, 403 group, 409 not yet.

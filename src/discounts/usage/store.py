@@ -145,6 +145,8 @@ class Recorded:
 
     outcome: Outcome
     use: int = 0
+    #: When the claim was made, if it was made before: a retry of the same request (its nonce) found it.
+    found_at: datetime | None = None
 
     def __bool__(self) -> bool:
         return self.outcome is Outcome.CLAIMED
@@ -264,7 +266,13 @@ class UsageStore(Protocol):
     """Every method that finds a code's usages takes its :class:`Limits`: where they live depends on them."""
 
     async def record(
-        self, usage: Usage, *, expires_at: datetime, limits: Limits = NO_LIMITS, dry_run: bool = False
+        self,
+        usage: Usage,
+        *,
+        expires_at: datetime,
+        limits: Limits = NO_LIMITS,
+        dry_run: bool = False,
+        nonce: str = "",
     ) -> Recorded:
         """Claim one more use of (code, user) within ``limits`` and append it to the stream, atomically.
 
@@ -273,7 +281,9 @@ class UsageStore(Protocol):
         next claim that meets it does the arithmetic, so no sweeper is needed. Holds and uses
         given back do not count. The appended usage carries its ``use`` number (one more than
         the user's claims of the code so far). ``dry_run`` answers what the claim would answer
-        now and changes nothing (a quote).
+        now and changes nothing (a quote). A claim with a ``nonce`` (the request's identity: the
+        same for every retry of it) that finds a live claim of that nonce is that claim, found
+        again (``Recorded.found_at``) — never "used before".
         """
 
     async def confirm(self, code: str, user: str, use: int, *, limits: Limits, now: datetime) -> Changed:

@@ -213,8 +213,9 @@ end
 -- capacity, sfield and payload (the stream entry), per_user, max_uses (0: none), budget (-1: none),
 -- cents, dry, hold_until (0: a use), nonce ('' none), quiet, and for a use ``keep`` (store its body).
 -- ``claim_check`` gives back what has ended and decides: a number is the final answer (0: the user's
--- uses are taken, -1: the code's; a use number: the claim of this nonce, found again); otherwise a
--- state for ``claim_apply``, which writes the claim and returns its use number.
+-- uses are taken, -1: the code's), {use, micros} the claim of this nonce found again (with the moment it
+-- was made, ``c.micros`` then); otherwise a state for ``claim_apply``, which writes the claim and returns
+-- its use number.
 local function claim_check(c)
   local freed, cents_freed = 0, 0
   if c.holds then
@@ -237,8 +238,11 @@ local function claim_check(c)
         live = tonumber(redis.call('HGET', s.x, 'a'))
         if c.nonce ~= '' then
           local mine = redis.call('HGET', s.x, 'k' .. c.nonce)
-          if mine and is_live(s.x, mine, c.now) then
-            return tonumber(mine)
+          if mine then
+            local use, at = string.match(mine, '^(%d+):(%d+)$')
+            if is_live(s.x, use, c.now) then
+              return {tonumber(use), at}
+            end
           end
         end
       end
@@ -273,7 +277,7 @@ local function claim_apply(c, s)
     redis.call('HINCRBY', x, 'a', 1)
   end
   if c.nonce ~= '' then
-    redis.call('HSET', x, 'k' .. c.nonce, use)
+    redis.call('HSET', x, 'k' .. c.nonce, use .. ':' .. c.micros)
   end
   local entry = {c.sfield, c.payload}
   if use > 1 or c.keep then
