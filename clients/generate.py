@@ -125,6 +125,7 @@ def generate_typescript(document: dict[str, Any], out: Path) -> None:
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     argv = [str(NODE_BIN / "openapi-typescript"), str(out / DOCUMENT), "--output", str(target / "schema.ts")]
+    argv.append("--default-non-nullable=false")  # a field with a default may be left out of a request
     result = subprocess.run(argv, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise SystemExit(f"openapi-typescript failed:\n{result.stdout}\n{result.stderr}")

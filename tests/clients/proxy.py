@@ -25,6 +25,7 @@ class DropOneReply:
         self.heads: list[bytes] = []
         self.dropped: bytes | None = None
         self._armed = True
+        self._writers: set[asyncio.StreamWriter] = set()
         self._loop = asyncio.new_event_loop()
         started = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(started,), daemon=True)
@@ -41,10 +42,10 @@ class DropOneReply:
     def close(self) -> None:
         async def shut() -> None:
             self._server.close()
+            for writer in self._writers:  # the connections' ends: every handler reads EOF and returns
+                writer.close()
             handlers = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-            for task in handlers:
-                task.cancel()
-            await asyncio.gather(*handlers, return_exceptions=True)
+            await asyncio.wait_for(asyncio.gather(*handlers, return_exceptions=True), 10)
             await self._server.wait_closed()
 
         asyncio.run_coroutine_threadsafe(shut(), self._loop).result(10)
@@ -61,6 +62,7 @@ class DropOneReply:
 
     async def _handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        self._writers |= {client_writer, upstream_writer}
         doomed = asyncio.Event()
 
         async def requests() -> None:
@@ -83,10 +85,14 @@ class DropOneReply:
 
         forward = asyncio.ensure_future(requests())
         try:
-            await answers()
+            with contextlib.suppress(ConnectionError):
+                await answers()
         finally:
             forward.cancel()
+            with contextlib.suppress(asyncio.CancelledError, OSError):
+                await forward
             for writer in (client_writer, upstream_writer):
+                self._writers.discard(writer)
                 writer.close()
                 with contextlib.suppress(OSError, asyncio.CancelledError):
                     await writer.wait_closed()

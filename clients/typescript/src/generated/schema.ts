@@ -517,13 +517,13 @@ export interface components {
              * @description E-mail each user of the rule's audience (everyone, or its group) one distinct code of the batch; count must cover the audience
              * @default false
              */
-            distribute: boolean;
+            distribute?: boolean;
             /**
              * Length
              * @description Random characters after the prefix (of 31: A-Z and 2-9 without O, I, L); 31^length must be at least 10^9 × count, and prefix + length at most 64 characters
              * @default 12
              */
-            length: number;
+            length?: number;
             /**
              * Prefix
              * @description Put before every code (stored upper-case)
@@ -866,7 +866,7 @@ export interface components {
              * Type
              * @default null
              */
-            type: string | null;
+            type?: string | null;
         };
         /**
          * ImportIn
@@ -903,18 +903,18 @@ export interface components {
              * Errors
              * @default null
              */
-            errors: components["schemas"]["FieldError"][] | null;
+            errors?: components["schemas"]["FieldError"][] | null;
             /**
              * Instance
              * @default null
              */
-            instance: string | null;
+            instance?: string | null;
             /**
              * Request Id
              * @description The request's X-Request-ID, for support and logs
              * @default null
              */
-            request_id: string | null;
+            request_id?: string | null;
             /** Status */
             status: number;
             /** Title */
@@ -1002,7 +1002,7 @@ export interface components {
              * Amount
              * @default null
              */
-            amount: (string | number) | null;
+            amount?: (string | number) | null;
             /** Code */
             code: string;
             /**
@@ -1010,18 +1010,18 @@ export interface components {
              * @description The order's currency; required by a rule that has one
              * @default null
              */
-            currency: string | null;
+            currency?: string | null;
             /**
              * Hold
              * @description Hold the code during checkout (status `held` until `hold_expires_at`), to confirm or release
              * @default false
              */
-            hold: boolean;
+            hold?: boolean;
             /**
              * Items
              * @default null
              */
-            items: components["schemas"]["CartItem"][] | null;
+            items?: components["schemas"]["CartItem"][] | null;
             /** User */
             user: string;
         } & ({

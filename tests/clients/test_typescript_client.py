@@ -1,0 +1,83 @@
+"""The TypeScript client (clients/typescript): ``tsc --strict``, then its ``node --test`` suite against a live service.
+
+The node tests run the README's tour through the client; this test starts the service, mints the
+tokens, puts a proxy that loses one answer in front of it, and checks afterwards that the client
+retried with the same Idempotency-Key and received the very answer that was lost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.clients.conftest import ROOT, Live
+from tests.clients.proxy import DropOneReply
+
+pytestmark = pytest.mark.slow
+
+PACKAGE = ROOT / "clients/typescript"
+DROPPED_LINE = b"POST /api/v1/discountcodeusage/ "
+#: Who the node tests act as: the principal's role and subject.
+PRINCIPALS = {
+    "service": ("service", "marketplace"),
+    "brand": ("brand", "ts-brand"),
+    "proxy-brand": ("brand", "ts-proxy-brand"),
+    "ann": ("user", "u-ts-ann"),
+    "bob": ("user", "u-ts-bob"),
+    "proxy": ("user", "u-ts-proxy"),
+    "guesser": ("user", "u-ts-guesser"),
+}
+
+
+def compiled() -> list[Path]:
+    if not (PACKAGE / "node_modules/.bin/tsc").exists() or shutil.which("node") is None:
+        pytest.fail("the TypeScript client's packages are missing: run scripts/install-clients (npm ci)")
+    shutil.rmtree(PACKAGE / "dist", ignore_errors=True)
+    tsc = subprocess.run(
+        [str(PACKAGE / "node_modules/.bin/tsc"), "-p", str(PACKAGE)], capture_output=True, text=True, check=False
+    )
+    assert tsc.returncode == 0, tsc.stdout + tsc.stderr
+    return sorted((PACKAGE / "dist/test").glob("*.test.js"))
+
+
+def test_the_typescript_client(live: Live, tmp_path: Path) -> None:
+    tests = compiled()
+    assert {t.name for t in tests} >= {"live.test.js", "units.test.js"}
+    proxy = DropOneReply(live.port, DROPPED_LINE)
+    env = {
+        **os.environ,
+        "DISCOUNTS_URL": live.url,
+        "DISCOUNTS_PROXY_URL": proxy.url,
+        "DISCOUNTS_RESULT_DIR": str(tmp_path),
+        "DISCOUNTS_TOKENS": json.dumps({who: live.token(*principal) for who, principal in PRINCIPALS.items()}),
+    }
+    try:
+        run = subprocess.run(
+            ["node", "--test", "--test-reporter=spec", *map(str, tests)],
+            env=env,
+            cwd=PACKAGE,
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+        )
+    finally:
+        proxy.close()
+    assert run.returncode == 0, run.stdout + run.stderr
+    summary = dict(re.findall(r"(?m)^ℹ (tests|pass|fail|skipped|cancelled) (\d+)$", run.stdout))
+    assert summary == {"tests": summary["pass"], "pass": summary["pass"], "fail": "0", "skipped": "0", "cancelled": "0"}
+    assert int(summary["pass"]) >= 11, run.stdout
+
+    assert proxy.dropped is not None
+    assert proxy.dropped.startswith(b"HTTP/1.1 201 "), proxy.dropped
+    keys = proxy.idempotency_keys(DROPPED_LINE)
+    assert len(keys) == 2, keys
+    assert keys[0] == keys[1] != "", keys
+    received = json.loads((tmp_path / "redemption.json").read_text())
+    assert received == json.loads(proxy.dropped.split(b"\r\n\r\n", 1)[1])
