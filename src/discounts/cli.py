@@ -227,11 +227,18 @@ def worker(
     beat: Annotated[bool, typer.Option(help="Also run the periodic scheduler (one per deployment)")] = False,
     concurrency: Annotated[int, typer.Option(min=1, help="Worker processes")] = 2,
     queues: Annotated[str | None, typer.Option(help="Comma-separated queues to consume")] = None,
+    deliver: Annotated[
+        bool, typer.Option(help="Also run the webhook deliverer (`discounts deliver`) in a process beside it")
+    ] = True,
 ) -> None:
-    """Run a Celery worker: fan-outs, brand digests, the ledger copy."""
+    """Run a Celery worker (fan-outs, digests, batches, the ledger copy, events) and the webhook deliverer."""
     settings = get_settings()
     logs.configure_logging(settings, worker=True)
-    from discounts.notify.tasks import celery_app
+    from discounts.jobs.tasks import celery_app
+
+    if deliver:
+        # Started before Celery forks its pool; in this process group, and it dies with this process.
+        subprocess.Popen([sys.executable, "-m", "discounts", "deliver"], preexec_fn=_die_with_parent)
 
     # A node name of its own: two workers on one host must not share a remote-control queue.
     node = f"discounts-{os.getpid()}@{socket.gethostname()}"
@@ -253,6 +260,17 @@ def worker(
         broker,
     )
     celery_app.worker_main(argv)
+
+
+@app.command()
+def deliver() -> None:
+    """Run the webhook deliverer: sends what is due to every endpoint, retries on schedule, until stopped."""
+    settings = get_settings()
+    logs.configure_logging(settings, worker=True)
+    from discounts.webhooks.process import run_deliverer
+
+    worker_log.info("webhook deliverer %d: polling every %g s", os.getpid(), settings.webhook_poll_seconds)
+    asyncio.run(run_deliverer(settings))
 
 
 @app.command()

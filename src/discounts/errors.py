@@ -9,18 +9,20 @@
     │   └── StaleForm          403 stale_form (a dashboard form without this session's CSRF token)
     ├── InvalidLink            404 invalid_link (an unsubscribe link that is not ours or is broken)
     ├── NotFound               404 (code_not_found, rule_not_found, brand_not_found, user_not_found,
-    │                              usage_not_found, batch_not_found)
+    │                              usage_not_found, batch_not_found, cart_not_found, webhook_not_found)
     ├── CodeExists             409 code_exists (an import lists each taken code in ``errors``)
     ├── BatchNotReady          409 batch_not_ready (its codes are still being generated)
     ├── CodeAlreadyUsed        409 code_already_used (this user's uses are all taken)
     ├── CodeNotActive          409 code_not_active (before the rule's starts_at)
     ├── CodeExhausted          409 code_exhausted (max_uses reached, or the budget would be passed)
+    ├── CartRejected           409 cart_rejected (a code of a cart would be refused: ``rejected`` lists each)
     ├── IdempotencyInProgress  409 idempotency_in_progress (the first request with this key is still running)
     ├── CodeExpired            410 code_expired
     ├── HoldExpired            410 hold_expired (a checkout hold ended before it was confirmed)
     ├── InvalidInput           422 validation_error (with per-field ``errors``)
     ├── MinAmountNotMet        422 min_amount_not_met
     ├── CurrencyMismatch       422 currency_mismatch
+    ├── LinesRequired          422 lines_required (a rule that targets products or categories needs the lines)
     ├── IdempotencyKeyReused   422 idempotency_key_reused (the key came with another request before)
     ├── RateLimited            429 rate_limited
     ├── NotCopiedYet           503 unavailable (a usage the ledger has not received yet; retry in a moment)
@@ -67,6 +69,10 @@ class DiscountsError(Exception):
     def __init__(self, detail: str | None = None) -> None:
         super().__init__(detail or self.title)
         self.detail = detail or self.title
+
+    def extensions(self) -> dict[str, Any]:
+        """Members of the problem document beyond RFC 9457's and ``errors`` (RFC 9457 §3.2)."""
+        return {}
 
 
 class InvalidLink(DiscountsError):
@@ -147,12 +153,29 @@ class CodeExhausted(DiscountsError):
     status, code, title = 409, "code_exhausted", "Discount code exhausted"
 
 
+class CartRejected(DiscountsError):
+    """A cart is redeemed all or nothing: ``rejected`` says which codes would be refused, and why."""
+
+    status, code, title = 409, "cart_rejected", "A code of the cart would be refused"
+
+    def __init__(self, detail: str, rejected: list[dict[str, str]]) -> None:
+        super().__init__(detail)
+        self.rejected = rejected
+
+    def extensions(self) -> dict[str, Any]:
+        return {"rejected": self.rejected}
+
+
 class MinAmountNotMet(DiscountsError):
     status, code, title = 422, "min_amount_not_met", "Order below the code's minimum"
 
 
 class CurrencyMismatch(DiscountsError):
     status, code, title = 422, "currency_mismatch", "Wrong currency for this code"
+
+
+class LinesRequired(DiscountsError):
+    status, code, title = 422, "lines_required", "The order's lines are needed for this code"
 
 
 class CodeExpired(DiscountsError):
@@ -165,6 +188,14 @@ class HoldExpired(DiscountsError):
 
 class UsageNotFound(NotFound):
     code, title = "usage_not_found", "No such usage"
+
+
+class CartNotFound(NotFound):
+    code, title = "cart_not_found", "No such cart redemption"
+
+
+class WebhookNotFound(NotFound):
+    code, title = "webhook_not_found", "No such webhook endpoint"
 
 
 class NotCopiedYet(DiscountsError):

@@ -45,6 +45,12 @@ Email = Annotated[
     EmailStr, WithJsonSchema({"type": "string", "format": "email", "maxLength": 254, "pattern": EMAIL_PATTERN})
 ]
 
+#: A cart line's id, product and categories: what marketplaces use as SKUs and slugs (API.md part 3).
+LINE_TOKEN = r"[A-Za-z0-9._:-]"
+LineId = Annotated[str, StringConstraints(pattern=rf"^{LINE_TOKEN}{{1,64}}$")]
+ProductId = Annotated[str, StringConstraints(pattern=rf"^{LINE_TOKEN}{{1,128}}$")]
+Category = Annotated[str, StringConstraints(pattern=rf"^{LINE_TOKEN}{{1,64}}$")]
+
 #: ISO 4217 alphabetic codes: three upper-case letters (EUR, USD, JPY).
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 
@@ -99,6 +105,8 @@ POSITIVE_MONEY_STRING_PATTERN = r"^(?!0+(\.0{1,2})?$)[0-9]{1,12}(\.[0-9]{1,2})?$
 
 def parse_money(value: Any) -> Decimal:
     """A decimal string or a JSON number with at most 2 fraction digits, 0 or more."""
+    if type(value) is str and MONEY_STRING_RE.fullmatch(value):
+        return Decimal(value)  # the pattern is every check below: digits, at most 2 places, at most MAX_MONEY
     if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
         raise ValueError('money is a decimal string such as "120.00"')
     if isinstance(value, str) and not MONEY_STRING_RE.fullmatch(value):

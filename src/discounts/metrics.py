@@ -8,6 +8,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -49,6 +50,22 @@ REDEMPTIONS = Counter("discounts_redemptions_total", "Redemption attempts by out
 EMAILS = Counter("discounts_emails_total", "E-mails by kind and outcome", ["kind", "outcome"])
 LEDGER_COPIED = Counter("discounts_ledger_copied_total", "Usages copied from the store's stream to the ledger")
 BATCH_CODES = Counter("discounts_batch_codes_total", "Codes generated for batches")
+WEBHOOK_ATTEMPTS = Counter(
+    "discounts_webhook_attempts_total",
+    "Webhook delivery attempts by outcome: delivered, http_error, timeout, connection_error, address_refused",
+    ["outcome"],
+)
+WEBHOOK_LAG = Histogram(
+    "discounts_webhook_lag_seconds",
+    "From the action (a use, a code's creation) to the receiver's 2xx",
+    buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600, 86_400),
+)
+WEBHOOK_BACKLOG = Gauge(
+    "discounts_webhook_backlog",
+    "Deliveries owed per endpoint (due now or waiting for a retry)",
+    ["endpoint"],
+    multiprocess_mode="livemax",
+)
 BATCH_COLLISIONS = Counter(
     "discounts_batch_collisions_total", "Generated codes that existed already and were drawn again"
 )

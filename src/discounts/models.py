@@ -7,5 +7,7 @@ def load_all() -> None:
     import discounts.codes.models
     import discounts.dashboard.models
     import discounts.directory.models
+    import discounts.events.models
     import discounts.notify.models
-    import discounts.usage.models  # noqa: F401
+    import discounts.usage.models
+    import discounts.webhooks.models  # noqa: F401

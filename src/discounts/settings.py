@@ -101,6 +101,13 @@ class Settings(BaseSettings):
     #: A code seen this recently still redeems while the database is down (codes/cache.py).
     code_stale_if_error_seconds: float = Field(default=3600.0, ge=0)
 
+    #: Webhooks may reach loopback, private, link-local and other non-public addresses (tests, private networks).
+    webhook_allow_private: bool = False
+    #: Attempts in flight per webhook endpoint: a slow or dead one holds up only its own.
+    webhook_concurrency: int = Field(default=8, ge=1, le=256)
+    #: How often the deliverer looks for deliveries that are due.
+    webhook_poll_seconds: float = Field(default=0.1, gt=0, le=60)
+
     #: How long a dashboard sign-in link (``discounts dashboard-link``) can be used, once.
     dashboard_link_seconds: int = Field(default=900, ge=60, le=7 * 86_400)
     #: How long a dashboard session lasts after sign-in (signing out ends it sooner).

@@ -53,6 +53,10 @@ def percent_rule(rule_id: int, discount: int, brand: str = "acme", group: str | 
         "max_uses_per_user": 1,
         "budget": None,
         "group": group,
+        "products": None,
+        "categories": None,
+        "stackable": False,
+        "priority": 100,
     }
 
 

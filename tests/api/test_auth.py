@@ -39,7 +39,8 @@ async def test_every_protected_operation_needs_a_token(app: FastAPI, client: htt
             path.replace("{brand_id}", "acme")
             .replace("{user_id}", "u-1")
             .replace("{id}", "ABC")
-            .replace("{usage_id}", "WyJBQkMiLCJ1LTEiLDFd"),  # ["ABC","u-1",1]
+            .replace("{usage_id}", "WyJBQkMiLCJ1LTEiLDFd")  # ["ABC","u-1",1]
+            .replace("{cart_id}", "0" * 32),
         )
         for path, operations in app.openapi()["paths"].items()
         for method, operation in operations.items()

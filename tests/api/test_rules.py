@@ -52,6 +52,10 @@ async def test_a_rule_is_returned_with_every_field_set_or_null(api: Api) -> None
         "max_uses_per_user": 2,
         "budget": "2500.00",
         "group": "students",
+        "products": ["sku-2", "sku-1"],
+        "categories": ["shoes"],
+        "stackable": True,
+        "priority": 5,
     }
     response = await api.client.post("/api/v1/discountrule/", json={"brand": "acme", **rule}, headers=api.auth.brand())
     assert response.status_code == 201, response.text
@@ -67,6 +71,10 @@ async def test_a_rule_is_returned_with_every_field_set_or_null(api: Api) -> None
         "max_uses_per_user": 2,
         "budget": "2500.00",
         "group": "students",
+        "products": ["sku-2", "sku-1"],
+        "categories": ["shoes"],
+        "stackable": True,
+        "priority": 5,
     }
     code = await api.client.post(
         "/api/v1/discountcode/",

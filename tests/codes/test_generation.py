@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -19,6 +20,9 @@ from discounts.codes.models import DiscountCode, DiscountCodeBatch
 from discounts.codes.schemas import BatchIn, CodeIn, RuleIn
 from discounts.codes.service import create_code
 from discounts.db import unit_of_work
+from discounts.events.dispatch import dispatch
+from discounts.events.models import Event
+from discounts.jobs.listeners import LISTENERS
 from discounts.notify.models import Fanout
 from discounts.usage.ledger import insert_usages, ledger_batches, live_codes
 from tests.api.test_hot_path import count_queries
@@ -146,17 +150,22 @@ async def test_two_workers_on_one_step_write_it_once(
 
 
 @pytest.mark.usefixtures("brand")
-async def test_the_last_step_of_a_distributed_batch_records_its_fanout(
+async def test_the_last_step_of_a_batch_records_batch_done_once_and_its_distribution_listens(
     sessions: async_sessionmaker[AsyncSession], clock: FakeClock
 ) -> None:
     batch = await new_batch(sessions, clock, 3, distribute=True)
     step = await generate_all(sessions, batch.id, clock, chunk_size=2)
-    assert (step.outcome, step.distribution) == (StepOutcome.done, f"batch:{batch.id}")
+    assert step.outcome is StepOutcome.done
+    again = await generate_step(sessions, batch.id, clock(), chunk_size=2)
+    assert again.outcome is StepOutcome.done
+    async with sessions() as session:
+        (event,) = (await session.scalars(select(Event).where(Event.type == "batch.done"))).all()
+    data = orjson.loads(event.payload)["data"]
+    assert (data["id"], data["status"], data["generated"], data["distribute"]) == (batch.id, "done", 3, True)
+    assert await dispatch(sessions, LISTENERS, clock()) == 1
     async with sessions() as session:
         fanout = await session.get_one(Fanout, f"batch:{batch.id}")
     assert fanout.status == "queued"
-    again = await generate_step(sessions, batch.id, clock(), chunk_size=2)
-    assert (again.outcome, again.distribution) == (StepOutcome.done, None)  # planned once, by the step that finished
 
 
 @pytest.mark.usefixtures("brand")

@@ -36,6 +36,28 @@ async def test_a_code_made_in_the_form_is_the_apis_code(acme: Browser, api: Api)
     assert "Code <strong>SPRING</strong> was created" in page.text
 
 
+async def test_a_code_for_some_products_that_stacks(acme: Browser, api: Api) -> None:
+    form = {**FORM, "discount": "10", "products": "sku-1, sku-2,", "categories": "shoes", "stackable": "yes"}
+    assert (await acme.post("/dashboard/codes/new", {**form, "priority": "7"})).status_code == 303
+    rule = (await api.client.get("/api/v1/discountcode/SPRING/", headers=api.auth.brand())).json()["rule"]
+    assert (rule["products"], rule["categories"], rule["stackable"], rule["priority"]) == (
+        ["sku-1", "sku-2"],
+        ["shoes"],
+        True,
+        7,
+    )
+    page = await acme.client.get("/dashboard/codes/new")
+    assert f"Rule {rule['id']}: 10% off, 2 products, categories shoes, stackable, priority 7</option>" in page.text
+    refused = await acme.post("/dashboard/codes/new", {**form, "id": "AUTUMN", "priority": "2000"})
+    assert (refused.status_code, invalid_fields(refused.text)) == (422, {"priority"})
+    bad_product = await acme.post("/dashboard/codes/new", {**form, "id": "AUTUMN", "products": "sku 1"})
+    assert (bad_product.status_code, invalid_fields(bad_product.text)) == (422, {"products"})
+    plain = await acme.post("/dashboard/codes/new", {**FORM, "id": "PLAIN", "discount": "5"})
+    assert plain.status_code == 303
+    rule = (await api.client.get("/api/v1/discountcode/PLAIN/", headers=api.auth.brand())).json()["rule"]
+    assert (rule["products"], rule["categories"], rule["stackable"], rule["priority"]) == (None, None, False, 100)
+
+
 async def test_a_fixed_amount_and_an_existing_rule(acme: Browser, api: Api) -> None:
     form = {**FORM, "kind": "amount", "amount_off": "5", "currency": "EUR", "discount": "99", "min_amount": "20"}
     assert (await acme.post("/dashboard/codes/new", form)).status_code == 303

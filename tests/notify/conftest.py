@@ -12,6 +12,8 @@ from discounts.codes.schemas import CodeIn, RuleIn
 from discounts.codes.service import create_code
 from discounts.db import unit_of_work
 from discounts.directory.models import Brand, User
+from discounts.events.dispatch import dispatch
+from discounts.jobs.listeners import LISTENERS
 from discounts.notify.chunks import ChunkOutcome, send_chunk
 from discounts.notify.context import Notifier
 from discounts.notify.fanout import plan_fanout
@@ -90,15 +92,17 @@ async def new_code(
     group: str | None = None,
     brand: str = "acme",
 ) -> str:
-    """A code created the way the API does it (service + unit of work), so its fan-out is recorded."""
+    """A code created the way the API does it (service + unit of work), its event heard, so its fan-out is recorded."""
     data = CodeIn(id=code, rule=RuleIn(brand=brand, discount=15, group=group), validity=VALIDITY)
     async with unit_of_work(sessions) as uow:
         created = await create_code(uow, Principal(brand, Role.brand, brand), data, clock())
+    await dispatch(sessions, LISTENERS, clock())
     return created.id
 
 
 async def run_fanout(notifier: Notifier, code_id: str, clock: FakeClock) -> int:
-    """What the tasks do, in one process: plan, send each chunk, plan more after each; returns chunks sent."""
+    """What the tasks do, in one process: hear the events, plan, send each chunk, plan more; returns chunks sent."""
+    await dispatch(notifier.sessions, LISTENERS, clock())
     queue = await plan_fanout(notifier, code_id, clock())
     done = 0
     while queue:

@@ -78,6 +78,27 @@ async def test_one_message_per_brand_listing_each_use(
     assert smtp_sink.count() == 2
 
 
+async def test_each_code_of_a_cart_is_reported_to_its_own_brand(
+    notifier: Notifier, sessions: async_sessionmaker[AsyncSession], smtp_sink: SMTPSink, clock: FakeClock
+) -> None:
+    await add_brand(sessions, "acme")
+    await add_brand(sessions, "bolt")
+    cart = "c" * 32
+    await add_usages(
+        sessions,
+        [
+            dataclasses.replace(usage("u1", "acme", "ACME10"), cart=cart, allocations=(("a", 600), ("b", 600))),
+            dataclasses.replace(usage("u1", "bolt", "BOLT5"), cart=cart, allocations=(("c", 500),)),
+        ],
+    )
+
+    run = await send_brand_digests(notifier, clock)
+
+    assert (run.claimed, run.sent) == (2, 2)
+    assert listed(smtp_sink, "promo@acme.example") == [("ACME10", "u1")]
+    assert listed(smtp_sink, "promo@bolt.example") == [("BOLT5", "u1")]
+
+
 async def test_a_digest_left_pending_by_a_crash_is_resent_unchanged(
     notifier: Notifier, sessions: async_sessionmaker[AsyncSession], smtp_sink: SMTPSink, clock: FakeClock
 ) -> None:

@@ -9,15 +9,18 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from discounts.auth import Principal, Role
-from discounts.codes.batches import batch_view, create_batch, load_batch
+from discounts.codes.batches import create_batch, load_batch
 from discounts.codes.models import BatchAssignment, DiscountCode
 from discounts.codes.schemas import BatchIn, RuleIn
 from discounts.db import unit_of_work
 from discounts.directory.models import User
+from discounts.events.dispatch import dispatch
+from discounts.jobs.listeners import LISTENERS
 from discounts.notify.chunks import ChunkOutcome, send_chunk
 from discounts.notify.context import Notifier
 from discounts.notify.fanout import plan_fanout
 from discounts.notify.models import Delivery, FanoutChunk
+from discounts.notify.progress import batch_view
 from tests.codes.conftest import generate_all
 from tests.conftest import FakeClock
 from tests.notify.conftest import add_brand, add_users, run_fanout, user_rows
@@ -36,9 +39,9 @@ async def distributed_batch(
     )
     async with unit_of_work(sessions) as uow:
         batch = await create_batch(uow, ACME, data, clock())
-    step = await generate_all(sessions, batch.id, clock, chunk_size=25)
-    assert step.distribution == f"batch:{batch.id}"
-    return step.distribution
+    await generate_all(sessions, batch.id, clock, chunk_size=25)
+    assert await dispatch(sessions, LISTENERS, clock()) == 1  # batch.done, heard by the e-mail
+    return f"batch:{batch.id}"
 
 
 def sent_codes(sink: SMTPSink) -> dict[str, list[str]]:

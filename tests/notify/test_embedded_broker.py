@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from kombu import Connection, Exchange, Queue
 
-from discounts.notify import embedded_broker
-from discounts.notify.broker import broker_transport, broker_transport_options, broker_url
+from discounts.jobs import embedded_broker
+from discounts.jobs.broker import broker_transport, broker_transport_options, broker_url
 from discounts.settings import Settings
 
 MESSAGES_EACH = 300

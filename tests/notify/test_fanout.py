@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 from discounts.db import make_sessionmaker, unit_of_work
 from discounts.directory.models import User
 from discounts.errors import MailTemporaryError
+from discounts.jobs.queue import FORGET_DELIVERIES, make_celery, queue_names
 from discounts.notify.chunks import FLUSH_SECONDS, ChunkOutcome, send_chunk
 from discounts.notify.context import Notifier
 from discounts.notify.fanout import cut, forget_deliveries, plan_fanout, sweep
@@ -18,7 +19,6 @@ from discounts.notify.mail import Connection
 from discounts.notify.messages import Email
 from discounts.notify.models import Delivery, Fanout, FanoutChunk
 from discounts.notify.progress import progress
-from discounts.notify.queue import FORGET_DELIVERIES, make_celery, queue_names
 from discounts.settings import Settings
 from tests.conftest import FakeClock
 from tests.notify.conftest import add_brand, add_users, new_code, run_fanout, user_rows

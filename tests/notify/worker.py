@@ -10,7 +10,7 @@ from pathlib import Path
 
 from kombu import Connection
 
-from discounts.notify.queue import queue_names
+from discounts.jobs.queue import queue_names
 from discounts.settings import Settings
 
 

@@ -28,6 +28,7 @@ class Answer:
     code: str | None = None
     retry_after: str | None = None
     content_type: str | None = None
+    body: dict[str, object] | None = None
 
 
 @dataclass
@@ -44,6 +45,8 @@ class Crowd:
     keyed: frozenset[str] = frozenset()
     #: Tries per shopper before the crowd gives up: a service that never recovers fails the test, not hangs it.
     max_tries: int = 200
+    #: What each shopper sends, if not a redemption of ``code``: (path, body) for a user.
+    request: Callable[[str], tuple[str, dict[str, object]]] | None = None
 
     def successes(self) -> int:
         return sum(1 for answers in self.answers.values() if answers and answers[-1].status == 201)
@@ -80,18 +83,22 @@ class Crowd:
                 await client.aclose()
 
     async def _try(self, http: httpx.AsyncClient, user: str) -> Answer:
-        body = {"code": self.code, "user": user, "amount": self.amount}
+        path, body = "/api/v1/discountcodeusage/", {"code": self.code, "user": user, "amount": self.amount}
+        if self.request is not None:
+            path, body = self.request(user)
         headers = {"Authorization": f"Bearer {self.tokens[user]}"}
         if user in self.keyed:
             headers["Idempotency-Key"] = f"order-of-{user}"
         try:
-            response = await http.post("/api/v1/discountcodeusage/", json=body, headers=headers)
+            response = await http.post(path, json=body, headers=headers)
         except httpx.TransportError:
             return Answer(NO_ANSWER)
         code = response.json().get("code") if response.status_code >= 400 else None
-        return Answer(
+        answer = Answer(
             response.status_code, code, response.headers.get("retry-after"), response.headers.get("content-type")
         )
+        answer.body = response.json() if response.content else None
+        return answer
 
 
 def check_answers(crowd: Crowd, users: list[str]) -> set[str]:

@@ -115,7 +115,45 @@ async def test_the_tour_on_the_embedded_default(tmp_path: Path) -> None:
             docs = await http.get("/docs")
             assert docs.status_code == 200
             assert "/docs/static/swagger-ui-bundle.js" in docs.text
+        await a_two_brand_cart_quoted_held_and_confirmed(server.url + "/api/v1", env, service)
     finally:
         log = server.stop()
     assert "Traceback" not in log, log
     assert not server.leftovers, "the background worker outlived `discounts serve`"
+
+
+async def a_two_brand_cart_quoted_held_and_confirmed(
+    api_url: str, env: dict[str, str], service: dict[str, str]
+) -> None:
+    """The tour's cart: a second brand's code beside the first, quoted, held with a key, confirmed."""
+    bolt = bearer(run_cli("token", "--role", "brand", "--brand", "bolt", env=env).stdout)
+    shopper = bearer(run_cli("token", "--role", "user", "--sub", "u-456", env=env).stdout)
+    async with httpx.AsyncClient(base_url=api_url, timeout=30) as api:
+        r = await api.put("/brands/bolt/", json={"name": "Bolt", "email": "promo@bolt.example"}, headers=service)
+        assert r.status_code == 201, r.text
+        code = {"id": "BOLT5", "rule": {"brand": "bolt", "amount_off": "5.00", "currency": "EUR"}}
+        r = await api.post("/discountcode/", json={**code, "validity": "2099-12-31T23:59:59Z"}, headers=bolt)
+        assert r.status_code == 201, r.text
+        cart = {
+            "user": "u-456",
+            "currency": "EUR",
+            "codes": ["springsale2022", "bolt5"],
+            "lines": [
+                {"id": "a", "brand": "acme", "price": "60.00", "quantity": 1},
+                {"id": "b", "brand": "acme", "price": "40.00", "quantity": 1},
+                {"id": "c", "brand": "bolt", "price": "30.00", "quantity": 2},
+            ],
+        }
+        r = await api.post("/cartquote/", json=cart, headers=shopper)
+        assert r.status_code == 200, r.text
+        assert (r.json()["rejected"], r.json()["amount_to_pay"]) == ([], "145.00")
+        assert r.json()["applied"][0]["allocations"] == [
+            {"line": "a", "amount": "6.00"},
+            {"line": "b", "amount": "4.00"},
+        ]
+        held = await api.post(
+            "/cartredemption/", json={**cart, "hold": True}, headers={**shopper, "Idempotency-Key": "order-456"}
+        )
+        assert (held.status_code, held.json()["status"]) == (201, "held"), held.text
+        r = await api.post(f"/cartredemption/{held.json()['id']}/confirm/", headers=shopper)
+        assert (r.status_code, r.json()["status"]) == (200, "used"), r.text

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from discounts import logs, metrics
 from discounts.api import (
     batches,
+    carts,
     codes,
     dashboard_auth,
     dashboard_batches,
@@ -28,12 +29,14 @@ from discounts.api import (
     problems,
     stats,
     usage,
+    webhooks,
 )
 from discounts.api.bodies import is_json
 from discounts.api.deps import raw_header
 from discounts.api.hot_routes import HotRoutes, with_trailing_slash
 from discounts.api.idempotency import Idempotent
 from discounts.clock import Clock, utcnow
+from discounts.jobs.queue import TaskPublisher, make_celery
 from discounts.runtime import Runtime
 from discounts.settings import Settings, get_settings
 
@@ -173,7 +176,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = Runtime.start(settings, clock)
+        runtime = Runtime.start(settings, clock, TaskPublisher(make_celery(settings)))
         app.state.runtime = runtime
         settle_garbage_collector()
         try:
@@ -201,7 +204,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     problems.install(app)
-    for module in (directory, codes, batches, usage, notifications, stats, dashboard_auth, ops):
+    for module in (directory, codes, batches, usage, carts, notifications, stats, webhooks, dashboard_auth, ops):
         app.include_router(module.router)
     pages = [dashboard_auth.pages, dashboard_pages.router, dashboard_batches.router]
     for router in pages:

@@ -13,6 +13,7 @@ from discounts.api.problems import problem_responses
 from discounts.codes import batches
 from discounts.codes.imports import import_codes
 from discounts.codes.schemas import BATCH_ID_PATTERN, BatchIn, BatchOut, ImportIn
+from discounts.notify.progress import batch_view
 
 router = APIRouter(prefix="/api/v1", tags=["batches"])
 
@@ -46,14 +47,14 @@ async def create_batch(
     """Generate ``count`` single-use codes in the background; watch ``generated`` grow at ``Location``."""
     batch = await batches.create_batch(uow, principal, body, now)
     _located(response, batch.id)
-    return await batches.batch_view(uow.session, batch)
+    return await batch_view(uow.session, batch)
 
 
 @router.get("/discountcodebatch/", response_model=list[BatchOut])
 async def list_batches(uow: UnitOfWorkDep, principal: BrandPrincipal) -> list[BatchOut]:
     """The token's brand's batches (generated and imported), newest first."""
     found = await batches.list_batches(uow.session, principal)
-    return [await batches.batch_view(uow.session, batch) for batch in found]
+    return [await batch_view(uow.session, batch) for batch in found]
 
 
 @router.get("/discountcodebatch/{id}/", response_model=BatchOut, responses=problem_responses(404))
@@ -63,7 +64,7 @@ async def get_batch(
     principal: BrandPrincipal,
 ) -> BatchOut:
     """A batch and how far it has got; another brand's is 404."""
-    return await batches.batch_view(uow.session, await batches.get_batch(uow.session, principal, id))
+    return await batch_view(uow.session, await batches.get_batch(uow.session, principal, id))
 
 
 @router.get(
@@ -101,4 +102,4 @@ async def import_batch(
     """Import up to 100,000 existing codes as a batch, all or none: each refused code is listed in ``errors``."""
     batch = await import_codes(uow, principal, body.rule, body.validity, body.codes, now)
     _located(response, batch.id)
-    return await batches.batch_view(uow.session, batch)
+    return await batch_view(uow.session, batch)

@@ -16,6 +16,7 @@ from discounts.codes.schemas import BATCH_ID_PATTERN, BatchIn, BatchOut
 from discounts.dashboard.forms import batch_body
 from discounts.dashboard.sessions import SignedIn
 from discounts.errors import DiscountsError
+from discounts.notify.progress import batch_view
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 
@@ -25,13 +26,13 @@ BatchRef = Annotated[str, Path(pattern=BATCH_ID_PATTERN)]
 async def own_batch(uow: UnitOfWorkDep, signed_in: SignedIn, batch_id: str) -> BatchOut:
     """One of the brand's batches as the API shows it; another brand's is not found, as in the API."""
     batch = await batches.get_batch(uow.session, signed_in.principal, batch_id)
-    return await batches.batch_view(uow.session, batch)
+    return await batch_view(uow.session, batch)
 
 
 @router.get("/batches/", response_class=HTMLResponse)
 async def batches_page(uow: UnitOfWorkDep, dashboard: DashboardDep, signed_in: SignedInDep) -> HTMLResponse:
     found = await batches.list_batches(uow.session, signed_in.principal)
-    items = [await batches.batch_view(uow.session, batch) for batch in found]
+    items = [await batch_view(uow.session, batch) for batch in found]
     return dashboard.page("batches.html", signed_in=signed_in, section="batches", items=items)
 
 

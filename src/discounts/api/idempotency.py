@@ -9,6 +9,7 @@ and they get their 401 anyway.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 import time
@@ -25,9 +26,14 @@ from discounts.runtime import Runtime
 log = logging.getLogger(__name__)
 
 #: The operations that accept a key (with the trailing slash; the path without it too).
-PATHS = frozenset({"/api/v1/discountcodeusage/", "/api/v1/discountcode/", "/api/v1/discountcodebatch/"})
-#: ... and a usage's confirm, ``/api/v1/discountcodeusage/{id}/confirm/``.
-USAGES = "/api/v1/discountcodeusage/"
+PATHS = frozenset(
+    {"/api/v1/discountcodeusage/", "/api/v1/discountcode/", "/api/v1/discountcodebatch/", "/api/v1/cartredemption/"}
+)
+#: ... and the confirms of a usage and of a cart, ``/api/v1/discountcodeusage/{id}/confirm/``.
+CONFIRMS = ("/api/v1/discountcodeusage/", "/api/v1/cartredemption/")
+#: Where a keyed request finds its nonce in the ASGI scope: the same for every retry of it (same key,
+#: same body), so that what it claimed in the store recognises it (a cart's id is its nonce).
+NONCE = "discounts.nonce"
 #: 1 to 255 printable ASCII characters; none at either end is a space, which HTTP would strip.
 KEY_PATTERN = r"^[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?$"
 VALID_KEY = re.compile(KEY_PATTERN)
@@ -58,7 +64,7 @@ class Idempotent:
             await self.app(scope, receive, send)
             return
         path = scope["path"] if scope["path"].endswith("/") else scope["path"] + "/"
-        takes_key = path in PATHS or (path.startswith(USAGES) and path.endswith("/confirm/"))
+        takes_key = path in PATHS or (path.startswith(CONFIRMS) and path.endswith("/confirm/"))
         key = raw_header(scope, b"idempotency-key") if takes_key else None
         if key is None:
             await self.app(scope, receive, send)
@@ -102,6 +108,7 @@ class Idempotent:
         if isinstance(begun, Answer):
             await replay(begun, send)
             return
+        scope[NONCE] = hashlib.sha256(f"{begun[0]}\x00{fingerprint}".encode()).hexdigest()[:32]
         await self._run_and_keep(scope, bytes(body), send, runtime, begun, fingerprint)
 
     async def _run_and_keep(

@@ -8,7 +8,7 @@ from sqlalchemy import text
 from discounts import metrics
 from discounts.api.deps import RuntimeDep
 from discounts.api.problems import problem, problem_responses
-from discounts.notify.broker import ping_broker
+from discounts.jobs.broker import ping_broker
 
 router = APIRouter(tags=["operations"])
 

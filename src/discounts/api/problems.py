@@ -17,6 +17,7 @@ from starlette.routing import compile_path
 from discounts import logs
 from discounts.api.bodies import add_documented_models
 from discounts.errors import UNREACHABLE, DiscountsError, NotCopiedYet, RateLimited, Unauthenticated
+from discounts.usage.cart_schemas import RejectedCode
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +29,14 @@ HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_lar
 DESCRIPTIONS = {
     401: "No token, or an invalid, expired or wrongly signed one (`unauthenticated`)",
     403: "The caller may not do this (`forbidden`, `brand_mismatch`, `user_mismatch`, `not_in_group`)",
-    404: "No such resource (`code_not_found`, `usage_not_found`, `batch_not_found`, ...)",
+    404: "No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...)",
     409: "A conflict with stored state (`code_exists`, `code_already_used`, `code_not_active`, `code_exhausted`,"
-    " `idempotency_in_progress`, `batch_not_ready`)",
+    " `cart_rejected` with `rejected`, `idempotency_in_progress`, `batch_not_ready`)",
     410: "The code's validity has passed (`code_expired`), or the checkout hold has (`hold_expired`)",
     413: "The body is larger than the service takes (`payload_too_large`)",
     415: "The body is not JSON (`unsupported_media_type`)",
     422: "A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the"
-    " code does not apply to (`min_amount_not_met`, `currency_mismatch`)",
+    " code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`)",
     429: "Too many requests (`rate_limited`), see `Retry-After`",
     503: "A store the request needs is unreachable (`unavailable`, `not_ready`); retry after `Retry-After`",
 }
@@ -58,6 +59,9 @@ class Problem(BaseModel):
     instance: str | None = None
     request_id: str | None = Field(default=None, description="The request's X-Request-ID, for support and logs")
     errors: list[FieldError] | None = None
+    rejected: list[RejectedCode] | None = Field(
+        default=None, description="`cart_rejected` only: each code of the cart that would be refused, and why"
+    )
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -115,7 +119,9 @@ def problem(
 
 
 def domain_problem(exc: DiscountsError, instance: str | None = None) -> dict[str, Any]:
-    return problem_body(exc.status, exc.code, exc.title, exc.detail, errors=exc.errors, instance=instance)
+    body = problem_body(exc.status, exc.code, exc.title, exc.detail, errors=exc.errors, instance=instance)
+    body.update(exc.extensions())
+    return body
 
 
 def validation_problem(errors: Any, instance: str | None = None) -> dict[str, Any]:

@@ -13,12 +13,10 @@ from discounts.api.idempotency import HEADER_PARAMETER
 from discounts.api.problems import problem_responses
 from discounts.auth import Role
 from discounts.errors import DiscountsError
-from discounts.fields import format_time
-from discounts.money import format_money
 from discounts.runtime import Runtime
+from discounts.usage.bodies import quote_out, redemption_out
 from discounts.usage.schemas import QuoteOut, RedemptionIn, RedemptionOut
-from discounts.usage.service import USAGE_ID_PATTERN, usage_id
-from discounts.usage.store import Status, Usage
+from discounts.usage.service import USAGE_ID_PATTERN
 
 router = APIRouter(prefix="/api/v1", tags=["usage"])
 
@@ -34,7 +32,7 @@ NEXT_STEPS = {
     "/discountcodeusage/",
     status_code=status.HTTP_201_CREATED,
     response_model=RedemptionOut,
-    responses=problem_responses(404, 409, 410),
+    responses=problem_responses(403, 404, 409, 410, 422, 429),
     openapi_extra={**json_body(RedemptionIn), "parameters": [HEADER_PARAMETER], **links(201, **NEXT_STEPS)},
     response_model_exclude_none=True,
 )
@@ -72,31 +70,6 @@ async def quote_code(request: Request) -> Response:
     async with guessing(request, principal):
         usage = await runtime.redeemer.quote(principal, body)
     return json_response(quote_out(usage))
-
-
-def quote_out(usage: Usage) -> dict[str, object]:
-    """The body of QuoteOut, built from the usage's values (no model to validate again)."""
-    body: dict[str, object] = {"code": usage.code, "user": usage.user}
-    if usage.amount_off is None:
-        body["discount"] = usage.discount
-    else:
-        body["amount_off"] = format_money(usage.amount_off)
-    if usage.currency is not None:
-        body["currency"] = usage.currency
-    body["amount"] = format_money(usage.amount)
-    body["discount_amount"] = format_money(usage.discount_amount)
-    body["amount_to_pay"] = format_money(usage.amount_to_pay)
-    return body
-
-
-def redemption_out(usage: Usage) -> dict[str, object]:
-    """The body of RedemptionOut: the quote's, the usage's id and status, and when it was used (and held until)."""
-    body: dict[str, object] = {"id": usage_id(usage), "status": usage.status.value}
-    body.update(quote_out(usage))
-    body["used_at"] = format_time(usage.used_at)
-    if usage.status is Status.HELD and usage.hold_until is not None:
-        body["hold_expires_at"] = format_time(usage.hold_until)
-    return body
 
 
 UsageRef = Annotated[str, Path(pattern=USAGE_ID_PATTERN, description="A usage's `id`, as its redemption returned it")]

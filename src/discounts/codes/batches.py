@@ -16,18 +16,14 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from discounts.auth import Principal, Role
+from discounts.background import GENERATE_BATCH, after_commit
 from discounts.codes.generation import ALPHABET, SPACE_FACTOR, code_space, shortest_length
 from discounts.codes.models import DiscountCode, DiscountCodeBatch, DiscountRule
-from discounts.codes.schemas import BatchIn, BatchOut, RuleIn
+from discounts.codes.schemas import BatchIn, RuleIn
 from discounts.codes.service import check_validity, rule_for
-from discounts.codes.terms import rule_out
 from discounts.db import UnitOfWork
-from discounts.directory.models import User
+from discounts.directory.models import User, audience
 from discounts.errors import BatchNotFound, BatchNotReady, InvalidInput
-from discounts.notify.fanout import audience
-from discounts.notify.handout import batch_subject
-from discounts.notify.progress import progress
-from discounts.notify.queue import SESSION_KEY, TaskPublisher
 
 #: Codes per query when a batch's codes are streamed: a page in memory, never the batch.
 PAGE = 5000
@@ -90,14 +86,7 @@ async def create_batch(uow: UnitOfWork, principal: Principal, data: BatchIn, now
     )
     batch.prefix, batch.length, batch.distribute = prefix, data.length, data.distribute
     await session.flush()
-    publisher = session.info.get(SESSION_KEY)
-    if isinstance(publisher, TaskPublisher):
-        batch_id = batch.id
-
-        async def enqueue() -> None:
-            publisher.generate_batch_soon(batch_id)
-
-        uow.after_commit(enqueue)
+    after_commit(uow, GENERATE_BATCH, batch.id)
     return batch
 
 
@@ -123,27 +112,6 @@ async def list_batches(session: AsyncSession, principal: Principal) -> list[Disc
     principal.require(Role.brand)
     query = select(DiscountCodeBatch).where(DiscountCodeBatch.brand == principal.brand)
     return list((await session.scalars(query.order_by(DiscountCodeBatch.created_at.desc()))).all())
-
-
-async def batch_view(session: AsyncSession, batch: DiscountCodeBatch) -> BatchOut:
-    """A batch as the API shows it, with its distribution's progress."""
-    distribution = await progress(session, batch_subject(batch.id)) if batch.distribute else None
-    return BatchOut(
-        id=batch.id,
-        status=batch.status,
-        count=batch.count,
-        generated=batch.generated,
-        kind=batch.kind,
-        rule=rule_out(batch.rule),
-        validity=batch.validity,
-        prefix=batch.prefix,
-        length=batch.length,
-        distribute=batch.distribute,
-        distribution=distribution,
-        error=batch.error,
-        created_at=batch.created_at,
-        finished_at=batch.finished_at,
-    )
 
 
 def require_done(batch: DiscountCodeBatch) -> None:

@@ -69,6 +69,11 @@ class CodeCache:
         self._wanted: dict[str, str] = {}
         self._reader: asyncio.Task[None] | None = None
 
+    def fresh(self, ref: str) -> CodeTerms | None:
+        """The code's terms if this process holds them fresh now, else None (then ``get`` it): no await at all."""
+        hit = self._entries.get(ref.upper())
+        return hit[1] if hit is not None and self._clock() <= hit[0] else None
+
     async def get(self, ref: str) -> CodeTerms:
         """The code whose string (any case) or hash is ``ref``; raises CodeNotFound."""
         key = ref.upper()

@@ -4,7 +4,8 @@ A step makes the batch's next codes (``DISCOUNTS_BATCH_CHUNK_SIZE``, numbered ``
 on) and moves ``generated`` in one transaction, after a compare-and-set on ``generated``: so two
 workers on one batch never both write a step, and a worker killed mid-step leaves the batch
 exactly as before the step (no gap, no duplicate) for the next one to redo. Each step is one
-Celery task that enqueues the next; the periodic sweep re-enqueues a batch whose chain of steps
+Celery task that enqueues the next; the last one records ``batch.done`` (which the e-mail
+distribution, and webhooks, listen to); the periodic sweep re-enqueues a batch whose chain of steps
 was lost (a killed worker, a broker that dropped the message).
 
 A drawn code that exists already — anywhere in the service, any brand's, or twice in one draw —
@@ -26,11 +27,11 @@ from sqlalchemy import Table, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from discounts import metrics
+from discounts.codes.bodies import as_data, batch_out
 from discounts.codes.models import DiscountCode, DiscountCodeBatch
-from discounts.db import dialect_insert, unit_of_work
+from discounts.db import UnitOfWork, dialect_insert, unit_of_work
+from discounts.events.outbox import EventType, Happened, record
 from discounts.fields import code_hash
-from discounts.notify.fanout import schedule_fanout
-from discounts.notify.handout import batch_subject
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +98,6 @@ class StepOutcome(enum.StrEnum):
 @dataclass(frozen=True)
 class Step:
     outcome: StepOutcome
-    #: The fan-out to plan now: the batch was completed by this step and distributes its codes.
-    distribution: str | None = None
 
 
 async def generate_step(
@@ -116,7 +115,7 @@ async def generate_step(
             return Step(StepOutcome.not_ours)
         if batch.status == "done":
             return Step(StepOutcome.done)
-        start, count, distribute = batch.generated, batch.count, batch.distribute
+        start, count = batch.generated, batch.count
         prefix, length, rule_id, validity = batch.prefix or "", batch.length or 0, batch.rule_id, batch.validity
     size = min(chunk_size, count - start)
     last = start + size == count
@@ -134,15 +133,20 @@ async def generate_step(
             template = {"rule_id": rule_id, "validity": validity, "created_at": now, "batch_id": batch_id}
             maker = CodeMaker(prefix, length, random_bytes)
             await add_codes(uow.session, maker, range(start + 1, start + size + 1), template)
-            if last and distribute:
-                await schedule_fanout(uow, batch_subject(batch_id), now)
+            if last:
+                await batch_done(uow, batch_id, now)
     except Stuck as exc:
         await _fail(sessions, batch_id, str(exc), now)
         return Step(StepOutcome.failed)
     metrics.BATCH_CODES.inc(size)
-    if not last:
-        return Step(StepOutcome.more)
-    return Step(StepOutcome.done, batch_subject(batch_id) if distribute else None)
+    return Step(StepOutcome.done if last else StepOutcome.more)
+
+
+async def batch_done(uow: UnitOfWork, batch_id: str, now: datetime) -> None:
+    """The ``batch.done`` event, in the transaction that completes the batch (its distribution listens)."""
+    batch = await uow.session.get(DiscountCodeBatch, batch_id, populate_existing=True)
+    assert batch is not None
+    await record(uow, [Happened(EventType.BATCH_DONE, batch.brand, as_data(batch_out(batch)), now)], now)
 
 
 async def add_codes(session: AsyncSession, maker: CodeMaker, places: Sequence[int], template: dict[str, Any]) -> None:

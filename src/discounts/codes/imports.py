@@ -19,10 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from discounts.auth import Principal, Role
 from discounts.codes.batches import add_batch, batch_rule
+from discounts.codes.bodies import as_data, batch_out
 from discounts.codes.models import DiscountCode, DiscountCodeBatch
 from discounts.codes.schemas import RuleIn
 from discounts.db import UnitOfWork, dialect_insert
 from discounts.errors import CodeExists, InvalidInput
+from discounts.events.outbox import EventType, Happened, record
 from discounts.fields import code_hash
 
 CODES = cast(Table, DiscountCode.__table__)
@@ -69,6 +71,7 @@ async def import_codes(
         ]
         more = f" (and {len(taken) - 1} more)" if len(taken) > 1 else ""
         raise CodeExists(f"codes[{taken[0]}]: {codes[taken[0]]} exists already{more}", errors)
+    await record(uow, [Happened(EventType.BATCH_DONE, batch.brand, as_data(batch_out(batch)), now)], now)
     return batch
 
 

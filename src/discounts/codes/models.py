@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, Numeric, String, Text
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Integer, Numeric, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from discounts.db import Base, UTCDateTime
@@ -25,6 +25,7 @@ class DiscountRule(Base):
         CheckConstraint("amount_off IS NULL OR currency IS NOT NULL", name="amount_has_currency"),
         CheckConstraint("max_uses IS NULL OR max_uses >= 1", name="max_uses_positive"),
         CheckConstraint("max_uses_per_user IS NULL OR max_uses_per_user >= 1", name="per_user_positive"),
+        CheckConstraint("priority >= 0 AND priority <= 1000", name="priority_range"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -39,6 +40,13 @@ class DiscountRule(Base):
     max_uses_per_user: Mapped[int | None] = mapped_column(Integer)
     budget: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     group: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    #: Targeting (JSON lists): only the brand's lines with one of these products, or categories.
+    products: Mapped[list[str] | None] = mapped_column(JSON)
+    categories: Mapped[list[str] | None] = mapped_column(JSON)
+    #: May share lines with another code of its brand in one cart (both must be stackable).
+    stackable: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: Codes of a cart apply in ascending priority.
+    priority: Mapped[int] = mapped_column(Integer, default=100, server_default="100")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

@@ -6,49 +6,37 @@ import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, WithJsonSchema
-from pydantic.config import JsonDict
 
 from discounts.fields import (
     JSON_INTEGER,
     STRICT,
     CampaignTime,
+    Category,
     CodeString,
     Currency,
     Identifier,
     Money,
     PositiveMoney,
+    ProductId,
     TimeOut,
 )
-from discounts.notify.schemas import Progress
+from discounts.pricing.offers import KINDS_SCHEMA, kind_errors
 
 Percent = Annotated[int, Strict(), Field(gt=0, lt=100, description="Percent off, 0 < discount < 100"), JSON_INTEGER]
 #: Rule ids are 32-bit integers in every database; a larger one cannot exist (and would overflow the query).
 RuleId = Annotated[int, Strict(), Field(ge=1, le=2**31 - 1), JSON_INTEGER]
 #: Counts kept in 32-bit integer columns.
 Count = Annotated[int, Strict(), Field(ge=1, le=2**31 - 1), JSON_INTEGER]
-
-
-#: The kinds of rule, stated in the OpenAPI document as far as JSON Schema can: a percent, or a
-#: fixed amount with its currency, never both. ``RuleIn.kind_errors`` checks them.
-RULE_KINDS: JsonDict = {
-    "oneOf": [
-        {"required": ["discount"], "properties": {"discount": {"type": "integer"}, "amount_off": {"type": "null"}}},
-        {
-            "required": ["amount_off", "currency"],
-            "properties": {
-                "amount_off": {"not": {"type": "null"}},
-                "currency": {"type": "string"},
-                "discount": {"type": "null"},
-            },
-        },
-    ]
-}
+Priority = Annotated[int, Strict(), Field(ge=0, le=1000), JSON_INTEGER]
+#: A rule's targeting (API.md part 3).
+Products = Annotated[list[ProductId], Field(min_length=1, max_length=1000)]
+Categories = Annotated[list[Category], Field(min_length=1, max_length=100)]
 
 
 class RuleIn(BaseModel):
     """Exactly one kind of discount (``discount`` or ``amount_off``); every limit is optional."""
 
-    model_config = ConfigDict(**STRICT, json_schema_extra=RULE_KINDS)
+    model_config = ConfigDict(**STRICT, json_schema_extra=KINDS_SCHEMA)
 
     brand: Identifier
     discount: Percent | None = None
@@ -60,6 +48,16 @@ class RuleIn(BaseModel):
     max_uses_per_user: Count | None = Field(default=None, description="Uses per user (1 when not set)")
     budget: PositiveMoney | None = Field(default=None, description="Total discount given over all uses")
     group: Identifier | None = Field(default=None, description="Only users of this group may use it and are e-mailed")
+    products: Products | None = Field(
+        default=None, description="Only its brand's lines with one of these products (with `categories`: either)"
+    )
+    categories: Categories | None = Field(
+        default=None, description="Only its brand's lines with one of these categories (with `products`: either)"
+    )
+    stackable: Annotated[bool, Field(strict=True)] = Field(
+        default=False, description="May be combined with another code of the same brand on the same lines"
+    )
+    priority: Priority = Field(default=100, description="Codes of a cart are applied in ascending priority")
 
     def kind_errors(self) -> list[tuple[str, str]]:
         """(field, why) for a rule with neither or both kinds of discount, or an amount without currency.
@@ -67,13 +65,7 @@ class RuleIn(BaseModel):
         Checked by ``codes.service`` rather than a model validator, so that each error names its
         field (a model-level error would only name the model, inside the ``rule`` union).
         """
-        if self.discount is None and self.amount_off is None:
-            return [("discount", "give 'discount' (percent) or 'amount_off' (a fixed amount)")]
-        if self.discount is not None and self.amount_off is not None:
-            return [("amount_off", "give 'discount' or 'amount_off', not both")]
-        if self.amount_off is not None and self.currency is None:
-            return [("currency", "'amount_off' needs a 'currency'")]
-        return []
+        return kind_errors(self.discount, self.amount_off, self.currency)
 
 
 class RuleOut(BaseModel):
@@ -90,6 +82,10 @@ class RuleOut(BaseModel):
     max_uses_per_user: int
     budget: Money | None
     group: str | None
+    products: list[str] | None
+    categories: list[str] | None
+    stackable: bool
+    priority: int
 
 
 class CodeIn(BaseModel):
@@ -175,6 +171,22 @@ class ImportIn(BaseModel):
     codes: Annotated[list[CodeString], Field(min_length=1, max_length=MAX_IMPORT)] = Field(
         description="The code strings (case-insensitive); none may exist already or appear twice"
     )
+
+
+class Progress(BaseModel):
+    """How far an e-mailing has got (counts are summed over its chunks)."""
+
+    status: Literal["queued", "sending", "done"]
+    total: int | None = Field(description="Audience size when sending started; null until then")
+    sent: int
+    failed: int = Field(description="Addresses the mail server refused for good")
+    skipped: int = Field(
+        description="Audience members who unsubscribed (for a batch, also any it had no code left for)"
+    )
+
+
+#: A distribution not started yet (what a batch shows until its fan-out has a row).
+NOT_STARTED = Progress(status="queued", total=None, sent=0, failed=0, skipped=0)
 
 
 class BatchOut(BaseModel):

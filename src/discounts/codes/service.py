@@ -10,15 +10,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from discounts.auth import Principal, Role
+from discounts.codes.bodies import as_data, code_out
 from discounts.codes.models import DiscountCode, DiscountRule
 from discounts.codes.schemas import CodeIn, RuleIn
 from discounts.db import UnitOfWork
 from discounts.directory.models import Brand
 from discounts.errors import BrandMismatch, BrandNotFound, CodeExists, CodeNotFound, InvalidInput, RuleNotFound
+from discounts.events.outbox import EventType, Happened, record
 from discounts.fields import code_hash, is_code_hash, is_code_string
-from discounts.notify.fanout import schedule_fanout
-
-#: A validity further out than this is almost certainly a typo (and would overflow some clocks).
 
 
 async def create_rule(
@@ -44,6 +43,10 @@ async def create_rule(
         max_uses_per_user=data.max_uses_per_user,
         budget=data.budget,
         group=data.group,
+        products=data.products,
+        categories=data.categories,
+        stackable=data.stackable,
+        priority=data.priority,
         created_at=now,
     )
     session.add(rule)
@@ -73,7 +76,7 @@ def check_validity(rule: DiscountRule, inline: bool, validity: datetime, now: da
 
 
 async def create_code(uow: UnitOfWork, principal: Principal, data: CodeIn, now: datetime) -> DiscountCode:
-    """A new code; its users are e-mailed once the request has committed."""
+    """A new code, and its ``code.created`` event (its users are e-mailed by a listener of it)."""
     principal.require(Role.brand)
     session = uow.session
     rule = await rule_for(session, principal, data.rule, now)
@@ -86,7 +89,7 @@ async def create_code(uow: UnitOfWork, principal: Principal, data: CodeIn, now: 
         await session.flush()
     except IntegrityError:
         raise CodeExists(f"code {data.id} exists already") from None
-    await schedule_fanout(uow, code.id, now)
+    await record(uow, [Happened(EventType.CODE_CREATED, rule.brand, as_data(code_out(code)), now)], now)
     return code
 
 

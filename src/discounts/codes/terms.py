@@ -9,7 +9,9 @@ from decimal import Decimal
 from discounts.codes.models import DiscountCode, DiscountRule
 from discounts.codes.schemas import RuleOut
 from discounts.fields import format_time
-from discounts.money import Offer, format_money
+from discounts.money import format_money, to_cents
+from discounts.pricing.cart import CodeOffer, Target
+from discounts.pricing.offers import Offer, offer_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +29,11 @@ class RuleTerms:
     max_uses_per_user: int
     budget: Decimal | None
     group: str | None
+    #: Targeting, in the order the brand gave it.
+    products: tuple[str, ...] | None = None
+    categories: tuple[str, ...] | None = None
+    stackable: bool = False
+    priority: int = 100
 
     @classmethod
     def of(cls, rule: DiscountRule) -> RuleTerms:
@@ -42,11 +49,26 @@ class RuleTerms:
             max_uses_per_user=rule.max_uses_per_user or 1,
             budget=rule.budget,
             group=rule.group,
+            products=None if rule.products is None else tuple(rule.products),
+            categories=None if rule.categories is None else tuple(rule.categories),
+            stackable=bool(rule.stackable),
+            priority=100 if rule.priority is None else rule.priority,
         )
 
     @property
     def offer(self) -> Offer:
-        return Offer(percent=self.discount, amount_off=self.amount_off)
+        """The one mapping from a stored rule to what prices lines (``pricing.offers.offer_of``)."""
+        return offer_of(self.discount, self.amount_off, self.currency)
+
+    @property
+    def target(self) -> Target:
+        products = None if self.products is None else frozenset(self.products)
+        categories = None if self.categories is None else frozenset(self.categories)
+        return Target(self.brand, products, categories)
+
+    @property
+    def min_amount_cents(self) -> int | None:
+        return None if self.min_amount is None else to_cents(self.min_amount)
 
     @property
     def limits_the_code(self) -> bool:
@@ -64,10 +86,17 @@ class CodeTerms:
     rule: RuleTerms
     validity: datetime
     created_at: datetime
+    #: What pricing needs of this code, built once (the code cache keeps it): a rule's thousand
+    #: products become a set once, not at every redemption.
+    pricing: CodeOffer
 
     @classmethod
     def of(cls, code: DiscountCode) -> CodeTerms:
-        return cls(code.id, code.hash, RuleTerms.of(code.rule), code.validity, code.created_at)
+        rule = RuleTerms.of(code.rule)
+        pricing = CodeOffer(
+            code.id, rule.offer, rule.target, rule.stackable, rule.priority, rule.min_amount_cents, rule.currency
+        )
+        return cls(code.id, code.hash, rule, code.validity, code.created_at, pricing)
 
     @property
     def brand(self) -> str:
@@ -91,6 +120,10 @@ def rule_body(rule: RuleTerms) -> dict[str, object]:
         "max_uses_per_user": rule.max_uses_per_user,
         "budget": None if rule.budget is None else format_money(rule.budget),
         "group": rule.group,
+        "products": None if rule.products is None else list(rule.products),
+        "categories": None if rule.categories is None else list(rule.categories),
+        "stackable": rule.stackable,
+        "priority": rule.priority,
     }
 
 

@@ -26,11 +26,19 @@ RULE_FIELDS = {
     "max_uses_per_user": "Uses per customer",
     "budget": "Budget",
     "group": "Customer group",
+    "products": "Products",
+    "categories": "Categories",
+    "stackable": "Combines",
+    "priority": "Priority",
 }
 #: A batch's own fields.
 BATCH_FIELDS = {"count": "How many codes", "prefix": "Prefix", "length": "Random characters", "distribute": "E-mail"}
 LABELS = {"id": "Code", "validity": "Valid until", **BATCH_FIELDS, "rule": "Rule", **RULE_FIELDS}
-INTEGERS = frozenset({"discount", "max_uses", "max_uses_per_user", "count", "length"})
+INTEGERS = frozenset({"discount", "max_uses", "max_uses_per_user", "count", "length", "priority"})
+#: Typed as one line, separated by commas: JSON lists.
+LISTS = frozenset({"products", "categories"})
+#: Checkboxes: present (checked) or not.
+CHECKBOXES = frozenset({"stackable"})
 TIMES = frozenset({"starts_at", "validity"})
 #: What each kind of discount uses; the other kind's fields are ignored (the page hides them).
 KIND_FIELDS = {"percent": {"discount"}, "amount": {"amount_off", "currency"}}
@@ -69,6 +77,10 @@ def _time(value: str, tz: ZoneInfo) -> str:
 def _value(name: str, raw: str, tz: ZoneInfo) -> object:
     if name in INTEGERS and raw.isdigit():
         return int(raw)
+    if name in LISTS:
+        return [item.strip() for item in raw.split(",") if item.strip()]
+    if name in CHECKBOXES:
+        return True
     if name in TIMES:
         return _time(raw, tz)
     return raw

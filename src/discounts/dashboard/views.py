@@ -39,6 +39,14 @@ def rule_choice(rule: DiscountRule) -> RuleChoice:
         parts.append(f"budget {format_amount(rule.budget, rule.currency)}")
     if rule.group:
         parts.append(f"group {rule.group}")
+    if rule.products:
+        parts.append(f"{len(rule.products):,} {'product' if len(rule.products) == 1 else 'products'}")
+    if rule.categories:
+        parts.append(f"categories {', '.join(rule.categories)}")
+    if rule.stackable:
+        parts.append("stackable")
+    if rule.priority != 100:
+        parts.append(f"priority {rule.priority}")
     return RuleChoice(rule.id, ", ".join(parts))
 
 

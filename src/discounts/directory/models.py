@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Index, String
+from sqlalchemy import Boolean, ColumnElement, Index, String, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from discounts.db import Base, UTCDateTime
@@ -31,3 +31,8 @@ class User(Base):
     unsubscribed: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+def audience(group: str | None) -> ColumnElement[bool]:
+    """The users a code of a rule with ``group`` is for: that group's, or everyone."""
+    return User.group == group if group is not None else true()

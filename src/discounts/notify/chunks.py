@@ -47,10 +47,10 @@ from discounts import metrics
 from discounts.clock import Clock
 from discounts.codes.models import DiscountCode, DiscountCodeBatch
 from discounts.db import unit_of_work
-from discounts.directory.models import Brand, User
+from discounts.directory.models import Brand, User, audience
 from discounts.errors import MailRejected, MailTemporaryError
 from discounts.notify.context import Notifier
-from discounts.notify.fanout import audience, finish_if_complete
+from discounts.notify.fanout import finish_if_complete
 from discounts.notify.handout import handed_out, subject_batch
 from discounts.notify.messages import CodeFacts, Email, OwnCode, Recipient
 from discounts.notify.models import Delivery, FanoutChunk

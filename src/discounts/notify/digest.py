@@ -17,13 +17,14 @@ from sqlalchemy import and_, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from discounts import metrics
-from discounts.clock import Clock
+from discounts.clock import Clock, utcnow
 from discounts.db import unit_of_work
 from discounts.directory.models import Brand
 from discounts.errors import MailRejected, MailTemporaryError
 from discounts.notify.context import Notifier
 from discounts.notify.mail import Connection
 from discounts.notify.models import BrandDigest
+from discounts.usage.events import Drains
 from discounts.usage.ledger import copy_to_ledger
 from discounts.usage.models import UNREPORTED_CHANGE, DiscountUsage
 from discounts.usage.store import Status, UsageStore
@@ -35,11 +36,18 @@ MAX_COPY_BATCHES = 100
 MAX_USAGES_PER_DIGEST = 5000
 
 
-async def copy_usages(store: UsageStore, sessions: async_sessionmaker[AsyncSession], batch_size: int) -> int:
-    """Bring the usage store's stream into the ledger, batch after batch while full ones come back."""
+async def copy_usages(
+    store: UsageStore, sessions: async_sessionmaker[AsyncSession], batch_size: int, drains: Drains | None = None
+) -> int:
+    """Bring the usage store's stream into the ledger, batch after batch while full ones come back.
+
+    First the carts a dead process left midway are finished (``UsageStore.finish_carts``): what
+    they decided reaches the stream, and so the ledger, within a run or two.
+    """
+    await store.finish_carts(utcnow())
     copied = 0
     for _ in range(MAX_COPY_BATCHES):
-        moved = await copy_to_ledger(store, sessions, batch_size)
+        moved = await copy_to_ledger(store, sessions, batch_size, drains)
         copied += moved
         metrics.LEDGER_COPIED.inc(moved)
         if moved < batch_size:

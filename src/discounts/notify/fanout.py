@@ -14,16 +14,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, true, update
+from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from discounts.background import PLAN_FANOUT, after_commit
 from discounts.codes.models import DiscountCode, DiscountCodeBatch, DiscountRule
-from discounts.db import UnitOfWork, unit_of_work
-from discounts.directory.models import User
+from discounts.db import UnitOfWork, dialect_insert, unit_of_work
+from discounts.directory.models import User, audience
 from discounts.notify.context import Notifier
 from discounts.notify.handout import hand_out, subject_batch
 from discounts.notify.models import Delivery, Fanout, FanoutChunk
-from discounts.notify.queue import SESSION_KEY, TaskPublisher
 
 
 async def schedule_fanout(uow: UnitOfWork, subject: str, now: datetime) -> None:
@@ -31,15 +31,11 @@ async def schedule_fanout(uow: UnitOfWork, subject: str, now: datetime) -> None:
 
     The row is the outbox: if the process dies before the enqueue, or the broker is down,
     the periodic sweep finds the queued fan-out and enqueues it, so no code goes unannounced.
+    A fan-out recorded already stays as it is.
     """
-    uow.session.add(Fanout(code_id=subject, status="queued", planned=False, created_at=now, updated_at=now))
-    publisher = uow.session.info.get(SESSION_KEY)
-    if isinstance(publisher, TaskPublisher):
-
-        async def enqueue() -> None:
-            publisher.plan_fanout_soon(subject)
-
-        uow.after_commit(enqueue)
+    row = {"code_id": subject, "status": "queued", "planned": False, "created_at": now, "updated_at": now}
+    await uow.session.execute(dialect_insert(uow.session)(Fanout).values(row).on_conflict_do_nothing())
+    after_commit(uow, PLAN_FANOUT, subject)
 
 
 async def rule_of(session: AsyncSession, subject: str) -> DiscountRule | None:
@@ -49,10 +45,6 @@ async def rule_of(session: AsyncSession, subject: str) -> DiscountRule | None:
         await session.get(DiscountCode, subject) if batch_id is None else await session.get(DiscountCodeBatch, batch_id)
     )
     return None if found is None else found.rule
-
-
-def audience(group: str | None) -> ColumnElement[bool]:
-    return User.group == group if group is not None else true()
 
 
 def cut(ids: Sequence[str], size: int, after: str | None) -> list[tuple[str | None, str, int]]:

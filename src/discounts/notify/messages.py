@@ -84,6 +84,9 @@ class CodeFacts:
     max_uses: int | None = None
     max_uses_per_user: int | None = None
     budget: Decimal | None = None
+    #: Targeting: only these products, or products in these categories (either matches).
+    products: tuple[str, ...] | None = None
+    categories: tuple[str, ...] | None = None
 
     @classmethod
     def of(cls, code: DiscountCode, brand_name: str) -> CodeFacts:
@@ -108,6 +111,8 @@ class CodeFacts:
             max_uses=rule.max_uses,
             max_uses_per_user=rule.max_uses_per_user,
             budget=rule.budget,
+            products=None if rule.products is None else tuple(rule.products),
+            categories=None if rule.categories is None else tuple(rule.categories),
         )
 
 
@@ -188,6 +193,24 @@ def _count(n: int) -> str:
     return f"{n:,}"
 
 
+def _some(names: tuple[str, ...], most: int = 5) -> str:
+    """ "a, b and c"; past ``most`` names, "a, b, c, d, e and 7 more"."""
+    shown = list(names[:most])
+    if len(names) > most:
+        shown.append(f"{_count(len(names) - most)} more")
+    return shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
+
+
+def _products(code: CodeFacts) -> str:
+    """Which of its products the offer is on: all, some by id, those of some categories, or either."""
+    picked = []
+    if code.products:
+        picked.append(f"{'product' if len(code.products) == 1 else 'products'} {_some(code.products)}")
+    if code.categories:
+        picked.append(f"those in {_some(code.categories)}")
+    return "its products" if not picked else "its " + " and ".join(picked)
+
+
 def describe_terms(code: CodeFacts) -> str:
     """The code's terms in plain English, to follow "<brand> gives you "; whole sentences, ending in a full stop.
 
@@ -197,7 +220,10 @@ def describe_terms(code: CodeFacts) -> str:
     """
     offer = f"{format_offer(code.discount, code.amount_off, code.currency, whole=True)} off"
     if code.min_amount is None:
-        what = f"{offer} its products"
+        what = f"{offer} {_products(code)}"
+    elif code.products or code.categories:
+        minimum = format_amount(code.min_amount, code.currency, whole=True)
+        what = f"{offer} {_products(code)}, on {minimum} or more of them"
     else:
         what = f"{offer} orders of {format_amount(code.min_amount, code.currency, whole=True)} or more"
     until = f"until {human_time(code.validity)}"

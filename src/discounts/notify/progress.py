@@ -6,9 +6,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from discounts.auth import Principal
+from discounts.codes.bodies import batch_out
+from discounts.codes.models import DiscountCodeBatch
+from discounts.codes.schemas import BatchOut, Progress
 from discounts.codes.service import brand_code
+from discounts.notify.handout import batch_subject
 from discounts.notify.models import Fanout, FanoutChunk
-from discounts.notify.schemas import FanoutProgress, Progress
+from discounts.notify.schemas import FanoutProgress
 
 
 async def fanout_progress(session: AsyncSession, principal: Principal, ref: str) -> FanoutProgress:
@@ -36,3 +40,9 @@ async def progress(session: AsyncSession, subject: str) -> Progress:
         failed=int(sums[1]),
         skipped=int(sums[2]),
     )
+
+
+async def batch_view(session: AsyncSession, batch: DiscountCodeBatch) -> BatchOut:
+    """A batch as the API shows it, with its distribution's progress."""
+    distribution = await progress(session, batch_subject(batch.id)) if batch.distribute else None
+    return batch_out(batch, distribution)

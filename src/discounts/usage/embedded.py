@@ -21,32 +21,45 @@ take turns as every ``SQLiteFile`` does (``discounts/sqlite_file.py`` says why).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
 import sqlite3
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Any
 
 from discounts.money import to_cents
 from discounts.sqlite_file import SQLiteFile
+from discounts.usage.embedded_carts import CART_COLUMNS, cart_entry, move_cart, record_cart, stored_cart
+from discounts.usage.embedded_steps import (
+    ADD_TO_TOTALS,
+    COLUMNS,
+    INSERT,
+    LIVE,
+    Claim,
+    change,
+    claim_all,
+    claim_one,
+    in_transaction,
+    row_key,
+    row_of,
+    usage_of_row,
+)
 from discounts.usage.store import (
     NO_LIMITS,
-    Change,
+    Cart,
+    CartChanged,
+    CartRecorded,
+    CartState,
     Changed,
     Limits,
-    Outcome,
     Recorded,
     Status,
+    StoredCart,
     StreamEntry,
     Usage,
-    usage_key,
 )
 
 #: ``PRAGMA user_version`` of the file; older files are brought up to it when opened.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS usages (
@@ -68,7 +81,12 @@ CREATE TABLE IF NOT EXISTS usages (
     -- held, used, released, rolled_back, or ended (a hold whose end a claim has given back)
     status TEXT NOT NULL DEFAULT 'used',
     hold_until REAL,
-    changed_at REAL
+    changed_at REAL,
+    -- the cart redemption it is part of, and its allocations as JSON [[line, cents], ...]
+    cart TEXT,
+    allocations TEXT,
+    -- the request that claimed it (its Idempotency-Key's nonce): a retry of it finds this claim
+    nonce TEXT
 );
 CREATE INDEX IF NOT EXISTS usages_uncopied ON usages (seq) WHERE copied = 0;
 CREATE INDEX IF NOT EXISTS usages_holds ON usages (code, hold_until) WHERE status = 'held';
@@ -80,6 +98,21 @@ CREATE TABLE IF NOT EXISTS code_totals (
     cents INTEGER NOT NULL,
     expires_at REAL NOT NULL
 );
+CREATE INDEX IF NOT EXISTS usages_cart ON usages (cart) WHERE cart IS NOT NULL;
+CREATE TABLE IF NOT EXISTS carts (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    -- held, used, released (a held one past hold_until has expired)
+    state TEXT NOT NULL,
+    used_at REAL NOT NULL,
+    hold_until REAL NOT NULL,
+    summary BLOB NOT NULL,
+    expires_at REAL NOT NULL,
+    -- its codes whose limits are shared (JSON): their totals move with their usages
+    shared TEXT NOT NULL,
+    copied INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS carts_uncopied ON carts (id) WHERE copied = 0;
 """
 
 #: Version 1 (before rules had limits): one use per user, percent discounts only.
@@ -106,78 +139,12 @@ ALTER TABLE usages ADD COLUMN hold_until REAL;
 ALTER TABLE usages ADD COLUMN changed_at REAL;
 CREATE INDEX IF NOT EXISTS usages_holds ON usages (code, hold_until) WHERE status = 'held';
 """
-#: A hold a claim found ended and gave back (it reads as a held usage whose hold has passed).
-ENDED = "ended"
-#: Rows that count against the limits at a moment (the one parameter).
-LIVE = "(status = 'used' OR (status = 'held' AND hold_until > ?))"
-
-COLUMNS = (
-    "code, user_id, brand, discount, amount, discount_amount, amount_to_pay, used_at, amount_off, currency, use,"
-    " status, hold_until, changed_at"
-)
-
-
-def _key(code: str, user: str, use: int) -> bytes:
-    """A user's first use has the (code, user) hash itself as key, later ones the use number after it."""
-    prefix = usage_key(code, user)[:16]
-    return prefix if use == 1 else prefix + use.to_bytes(4, "big")
-
-
-def _row(usage: Usage, expires_at: datetime, copied: int, use: int | None = None) -> tuple[object, ...]:
-    use = usage.use if use is None else use
-    return (
-        _key(usage.code, usage.user, use),
-        usage.code,
-        usage.user,
-        use,
-        usage.brand,
-        usage.discount,
-        None if usage.amount_off is None else str(usage.amount_off),
-        usage.currency,
-        str(usage.amount),
-        str(usage.discount_amount),
-        str(usage.amount_to_pay),
-        usage.used_at.timestamp(),
-        expires_at.timestamp(),
-        copied,
-        usage.status.value,
-        None if usage.hold_until is None else usage.hold_until.timestamp(),
-        None if usage.changed_at is None else usage.changed_at.timestamp(),
-    )
-
-
-def _usage(row: Sequence[object]) -> Usage:
-    code, user, brand, discount, amount, discount_amount, to_pay, used_at, amount_off, currency, use, *state = row
-    status, hold_until, changed_at = state
-    return Usage(
-        code=str(code),
-        user=str(user),
-        brand=str(brand),
-        discount=None if discount is None else int(discount),  # type: ignore[call-overload]
-        amount=Decimal(str(amount)),
-        discount_amount=Decimal(str(discount_amount)),
-        amount_to_pay=Decimal(str(to_pay)),
-        used_at=datetime.fromtimestamp(float(used_at), UTC),  # type: ignore[arg-type]
-        amount_off=None if amount_off is None else Decimal(str(amount_off)),
-        currency=None if currency is None else str(currency),
-        use=int(use),  # type: ignore[call-overload]
-        status=Status.HELD if status == ENDED else Status(str(status)),
-        hold_until=None if hold_until is None else datetime.fromtimestamp(float(hold_until), UTC),  # type: ignore[arg-type]
-        changed_at=None if changed_at is None else datetime.fromtimestamp(float(changed_at), UTC),  # type: ignore[arg-type]
-    )
-
-
-INSERT = (
-    "INSERT INTO usages (key, code, user_id, use, brand, discount, amount_off, currency, amount, discount_amount,"
-    " amount_to_pay, used_at, expires_at, copied, status, hold_until, changed_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING"
-)
-ADD_TO_TOTALS = (
-    "INSERT INTO code_totals (code, uses, cents, expires_at) VALUES (?, 1, ?, ?)"
-    " ON CONFLICT (code) DO UPDATE SET uses = uses + 1, cents = cents + excluded.cents"
-)
-
-
+#: Version 3 (before carts and nonces): no usage is part of one, none knows its request.
+UPGRADE_FROM_3 = """
+ALTER TABLE usages ADD COLUMN cart TEXT;
+ALTER TABLE usages ADD COLUMN allocations TEXT;
+ALTER TABLE usages ADD COLUMN nonce TEXT;
+"""
 #: Claims per transaction at most; more wait for the next one.
 MAX_BATCH = 1000
 
@@ -193,7 +160,7 @@ class SQLiteUsageStore:
     ) -> Recorded:
         if dry_run:  # the same decision as a claim, outside any write transaction: nothing to commit
             return await self._file.read(
-                functools.partial(_claim, claim=Claim(usage, expires_at, limits), dry_run=True)
+                functools.partial(claim_one, claim=Claim(usage, expires_at, limits), dry_run=True)
             )
         claimed: asyncio.Future[Recorded] = asyncio.get_running_loop().create_future()
         self._claims.append((Claim(usage, expires_at, limits), claimed))
@@ -208,7 +175,7 @@ class SQLiteUsageStore:
                 batch, self._claims = self._claims[:MAX_BATCH], self._claims[MAX_BATCH:]
                 claims = [claim for claim, _ in batch]
                 try:
-                    answers = await self._file.write(functools.partial(_claim_all, claims=claims))
+                    answers = await self._file.write(functools.partial(claim_all, claims=claims))
                 except Exception as exc:  # noqa: BLE001 - not swallowed: every claim of the batch gets it
                     for _, claimed in batch:
                         claimed.set_exception(exc)
@@ -220,16 +187,36 @@ class SQLiteUsageStore:
 
     async def confirm(self, code: str, user: str, use: int, *, limits: Limits, now: datetime) -> Changed:
         return await self._file.write(
-            functools.partial(_change, key=_key(code, user, use), limits=limits, now=now, to=None)
+            functools.partial(change, key=row_key(code, user, use), shared=limits.shared, now=now, to=None)
         )
 
     async def give_back(
         self, code: str, user: str, use: int, *, limits: Limits, now: datetime, usage: Usage | None = None
     ) -> Changed:
-        key = _key(code, user, use)
+        key = row_key(code, user, use)
         return await self._file.write(
-            functools.partial(_change, key=key, limits=limits, now=now, to=Status.ROLLED_BACK)
+            functools.partial(change, key=key, shared=limits.shared, now=now, to=Status.ROLLED_BACK)
         )
+
+    async def record_cart(self, cart: Cart, *, now: datetime) -> CartRecorded:
+        return await self._file.write(lambda db: in_transaction(db, lambda: record_cart(db, cart)))
+
+    async def cart(self, cart_id: str, *, now: datetime) -> StoredCart | None:
+        return await self._file.read(lambda db: stored_cart(db, cart_id))
+
+    async def confirm_cart(self, cart_id: str, *, now: datetime) -> CartChanged:
+        return await self._file.write(
+            lambda db: in_transaction(db, lambda: move_cart(db, cart_id, now, CartState.USED))
+        )
+
+    async def give_back_cart(self, cart_id: str, *, now: datetime) -> CartChanged:
+        return await self._file.write(
+            lambda db: in_transaction(db, lambda: move_cart(db, cart_id, now, CartState.RELEASED))
+        )
+
+    async def finish_carts(self, now: datetime) -> int:
+        """Nothing is ever left midway here: every cart operation is one transaction."""
+        return 0
 
     async def used_at(self, code: str, user: str, limits: Limits = NO_LIMITS, *, now: datetime) -> datetime | None:
         (found,) = await self.used_at_many([(code, user)], now=now)
@@ -238,7 +225,7 @@ class SQLiteUsageStore:
     async def used_at_many(
         self, pairs: Sequence[tuple[str, str]], limits: Mapping[str, Limits] | None = None, *, now: datetime
     ) -> list[datetime | None]:
-        firsts = [_key(code, user, 1) for code, user in pairs]
+        firsts = [row_key(code, user, 1) for code, user in pairs]
         query = f"SELECT min(used_at) FROM usages WHERE key >= ? AND key <= ? AND {LIVE}"
 
         def look_up(db: sqlite3.Connection) -> list[float | None]:
@@ -249,20 +236,29 @@ class SQLiteUsageStore:
         return [None if seconds is None else datetime.fromtimestamp(seconds, UTC) for seconds in found]
 
     async def pending(self, limit: int) -> list[StreamEntry]:
-        query = f"SELECT seq, {COLUMNS} FROM usages WHERE copied = 0 ORDER BY seq LIMIT ?"
-        rows = await self._file.read(lambda db: db.execute(query, (limit,)).fetchall())
-        return [StreamEntry(str(row[0]), _usage(row[1:])) for row in rows]
+        """Carts first (a cart's row before its usages' in the ledger), then usages, oldest first."""
+        carts = f"SELECT {CART_COLUMNS} FROM carts WHERE copied = 0 LIMIT ?"
+        usages = f"SELECT seq, {COLUMNS} FROM usages WHERE copied = 0 ORDER BY seq LIMIT ?"
+
+        def read(db: sqlite3.Connection) -> list[StreamEntry]:
+            entries = [StreamEntry(f"c:{row[0]}", None, cart_entry(row)) for row in db.execute(carts, (limit,))]
+            rows = db.execute(usages, (limit - len(entries),)).fetchall() if len(entries) < limit else []
+            return entries + [StreamEntry(str(row[0]), usage_of_row(row[1:])) for row in rows]
+
+        return await self._file.read(read)
 
     async def acknowledge(self, entry_ids: Sequence[str]) -> None:
         if not entry_ids:
             return
-        seqs = [int(i) for i in entry_ids]
+        carts = [i.removeprefix("c:") for i in entry_ids if i.startswith("c:")]
+        seqs = [int(i) for i in entry_ids if not i.startswith("c:")]
 
         def mark_copied(db: sqlite3.Connection) -> None:
-            for start in range(0, len(seqs), 500):
-                part = seqs[start : start + 500]
-                marks = ",".join("?" * len(part))
-                db.execute(f"UPDATE usages SET copied = 1 WHERE seq IN ({marks})", part)
+            for table, column, keys in (("usages", "seq", seqs), ("carts", "id", carts)):
+                for start in range(0, len(keys), 500):
+                    part = keys[start : start + 500]
+                    marks = ",".join("?" * len(part))
+                    db.execute(f"UPDATE {table} SET copied = 1 WHERE {column} IN ({marks})", part)
 
         await self._file.write(mark_copied)
 
@@ -278,23 +274,17 @@ class SQLiteUsageStore:
 
         def put_back(db: sqlite3.Connection) -> int:
             added = 0
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                for usage in usages:
-                    expiry = expires_at[usage.code]
-                    if db.execute(INSERT, _row(usage, expiry, 1)).rowcount != 1:
-                        continue
-                    added += 1
-                    code_limits = limits.get(usage.code)
-                    if code_limits is not None and code_limits.shared and usage.is_active(now):
-                        db.execute(ADD_TO_TOTALS, (usage.code, to_cents(usage.discount_amount), expiry.timestamp()))
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+            for usage in usages:
+                expiry = expires_at[usage.code]
+                if db.execute(INSERT, row_of(usage, expiry, 1)).rowcount != 1:
+                    continue
+                added += 1
+                code_limits = limits.get(usage.code)
+                if code_limits is not None and code_limits.shared and usage.is_active(now):
+                    db.execute(ADD_TO_TOTALS, (usage.code, to_cents(usage.discount_amount), expiry.timestamp()))
             return added
 
-        return await self._file.write(put_back)
+        return await self._file.write(lambda db: in_transaction(db, lambda: put_back(db)))
 
     async def count(self, code: str, now: datetime) -> int:
         query = f"SELECT count(*) FROM usages WHERE code = ? AND {LIVE}"
@@ -307,6 +297,7 @@ class SQLiteUsageStore:
 
         def purge(db: sqlite3.Connection) -> int:
             db.execute("DELETE FROM code_totals WHERE expires_at < ?", (now.timestamp(),))
+            db.execute("DELETE FROM carts WHERE expires_at < ? AND copied = 1", (now.timestamp(),))
             return int(db.execute(query, (now.timestamp(),)).rowcount)
 
         return await self._file.write(purge)
@@ -318,118 +309,6 @@ class SQLiteUsageStore:
         if self._committing is not None:
             await self._committing
         await self._file.close()
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    usage: Usage
-    expires_at: datetime
-    limits: Limits
-
-
-def _claim_all(db: sqlite3.Connection, claims: list[Claim]) -> list[Recorded]:
-    """Each claim's outcome, all in one transaction: one commit (one fsync) for the batch."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        answers = [_claim(db, claim) for claim in claims]
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    return answers
-
-
-def _claim(db: sqlite3.Connection, claim: Claim, dry_run: bool = False) -> Recorded:
-    usage, limits = claim.usage, claim.limits
-    first = _key(usage.code, usage.user, 1)
-    held = usage.status is Status.HELD
-    fast = limits is NO_LIMITS and not dry_run and not held  # the common case: the unique key decides alone
-    if fast and db.execute(INSERT, _row(usage, claim.expires_at, 0, use=1)).rowcount == 1:
-        return Recorded(Outcome.CLAIMED, 1)
-    now = usage.used_at.timestamp()
-    if limits.shared and not dry_run:
-        _end_holds(db, usage.code, now)
-    claims, live = db.execute(
-        f"SELECT coalesce(max(use), 0), coalesce(sum(CASE WHEN {LIVE} THEN 1 ELSE 0 END), 0)"
-        " FROM usages WHERE key >= ? AND key <= ?",
-        (now, first, first + b"\xff" * 4),
-    ).fetchone()
-    if live >= limits.per_user:
-        return Recorded(Outcome.USED)
-    if limits.shared:
-        totals = db.execute("SELECT uses, cents FROM code_totals WHERE code = ?", (usage.code,)).fetchone()
-        used, spent = totals or (0, 0)
-        if dry_run:  # holds that ended but that no claim has given back yet
-            ended, cents = _ended_holds(db, usage.code, now)
-            used, spent = used - ended, spent - cents
-        if limits.max_uses is not None and used >= limits.max_uses:
-            return Recorded(Outcome.EXHAUSTED)
-        if limits.budget_cents is not None and spent + limits.discount_cents > limits.budget_cents:
-            return Recorded(Outcome.EXHAUSTED)
-    if dry_run:
-        return Recorded(Outcome.CLAIMED, claims + 1)
-    if limits.shared:
-        db.execute(ADD_TO_TOTALS, (usage.code, limits.discount_cents, claim.expires_at.timestamp()))
-    db.execute(INSERT, _row(usage, claim.expires_at, 0, use=claims + 1))
-    return Recorded(Outcome.CLAIMED, claims + 1)
-
-
-def _ended_holds(db: sqlite3.Connection, code: str, now: float) -> tuple[int, int]:
-    rows = db.execute(
-        "SELECT discount_amount FROM usages WHERE code = ? AND status = 'held' AND hold_until <= ?", (code, now)
-    ).fetchall()
-    return len(rows), sum(to_cents(Decimal(amount)) for (amount,) in rows)
-
-
-def _end_holds(db: sqlite3.Connection, code: str, now: float) -> None:
-    """Give back the code's holds that ended by ``now``: a claim does it first, so no sweeper is needed."""
-    ended, cents = _ended_holds(db, code, now)
-    if ended:
-        db.execute(
-            "UPDATE usages SET status = ? WHERE code = ? AND status = 'held' AND hold_until <= ?", (ENDED, code, now)
-        )
-        db.execute("UPDATE code_totals SET uses = uses - ?, cents = cents - ? WHERE code = ?", (ended, cents, code))
-
-
-def _change(db: sqlite3.Connection, key: bytes, limits: Limits, now: datetime, to: Status | None) -> Changed:
-    """Confirm (``to`` None) or give back one usage, in one write transaction."""
-    moment = now.timestamp()
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        row = db.execute(f"SELECT seq, {COLUMNS} FROM usages WHERE key = ?", (key,)).fetchone()
-        changed = _decide(db, row, limits, moment, to)
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    return changed
-
-
-def _decide(
-    db: sqlite3.Connection, row: Sequence[Any] | None, limits: Limits, now: float, to: Status | None
-) -> Changed:
-    if row is None:
-        return Changed(Change.NOT_FOUND)
-    seq, usage, raw_status = row[0], _usage(row[1:]), row[12]
-    if raw_status == "held" and usage.hold_until is not None and usage.hold_until.timestamp() <= now:
-        if limits.shared:
-            _end_holds(db, usage.code, now)
-        else:
-            db.execute("UPDATE usages SET status = ? WHERE seq = ?", (ENDED, seq))
-        raw_status = ENDED
-    if raw_status == ENDED:
-        return Changed(Change.EXPIRED if to is None else Change.NOT_FOUND)
-    if raw_status in (Status.RELEASED, Status.ROLLED_BACK):
-        return Changed(Change.NOT_FOUND)
-    if to is None and raw_status == Status.USED:
-        return Changed(Change.ALREADY, usage)
-    new = Status.USED if to is None else Status.RELEASED if raw_status == Status.HELD else Status.ROLLED_BACK
-    changed_at = datetime.fromtimestamp(now, UTC)
-    db.execute("UPDATE usages SET status = ?, changed_at = ?, copied = 0 WHERE seq = ?", (new.value, now, seq))
-    if new is not Status.USED and limits.shared:
-        cents = to_cents(usage.discount_amount)
-        db.execute("UPDATE code_totals SET uses = uses - 1, cents = cents - ? WHERE code = ?", (cents, usage.code))
-    return Changed(Change.DONE, dataclasses.replace(usage, status=new, changed_at=changed_at))
 
 
 def _prepare(db: sqlite3.Connection) -> None:
@@ -453,7 +332,9 @@ def _bring_up_to_date(db: sqlite3.Connection) -> None:
             db.execute("COMMIT")
             return
         if exists and version < SCHEMA_VERSION:
-            for statement in (UPGRADE_FROM_2 if version == 2 else UPGRADE_FROM_1).split(";"):
+            # A file of version 1 predates user_version (0): it is rebuilt in today's shape.
+            upgrades = {2: UPGRADE_FROM_2 + UPGRADE_FROM_3, 3: UPGRADE_FROM_3}
+            for statement in (upgrades.get(version, UPGRADE_FROM_1) + SCHEMA).split(";"):
                 if statement.strip():
                     db.execute(statement)
         else:

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from discounts.errors import InvalidInput
 from discounts.fields import format_time
-from discounts.money import format_money
+from discounts.money import format_cents, format_money, from_cents
 from discounts.usage.ledger import USAGE_COLUMNS, usage_from_row
 from discounts.usage.models import DiscountUsage
 from discounts.usage.schemas import UsagePage, UsageRow
@@ -43,6 +43,8 @@ CSV_HEADER = [
     "amount_to_pay",
     "hold_until",
     "changed_at",
+    "cart",
+    "allocations",
 ]
 ORDER = (DiscountUsage.used_at, DiscountUsage.user_id, DiscountUsage.use)
 
@@ -68,6 +70,10 @@ def usage_row(usage: Usage, now: datetime) -> UsageRow:
             "amount": usage.amount,
             "discount_amount": usage.discount_amount,
             "amount_to_pay": usage.amount_to_pay,
+            "cart": usage.cart,
+            "allocations": None
+            if usage.allocations is None
+            else [{"line": line, "amount": from_cents(cents)} for line, cents in usage.allocations],
         }
     )
 
@@ -104,6 +110,13 @@ def _csv_line(values: Sequence[Any]) -> str:
     return out.getvalue()
 
 
+def allocations_text(usage: Usage) -> str:
+    """The use's allocations as JSON (``[{"line": "a", "amount": "6.00"}]``); empty for an order without lines."""
+    if usage.allocations is None:
+        return ""
+    return orjson.dumps([{"line": line, "amount": format_cents(cents)} for line, cents in usage.allocations]).decode()
+
+
 def _csv_values(usage: Usage, now: datetime) -> list[str]:
     optional = [usage.hold_until, usage.changed_at]
     return [
@@ -117,6 +130,8 @@ def _csv_values(usage: Usage, now: datetime) -> list[str]:
         format_money(usage.discount_amount),
         format_money(usage.amount_to_pay),
         *("" if moment is None else format_time(moment) for moment in optional),
+        usage.cart or "",
+        allocations_text(usage),
     ]
 
 

@@ -20,13 +20,25 @@ from typing import Any, TypeVar
 from sqlalchemy import case, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from discounts.clock import Clock, utcnow
 from discounts.codes.models import DiscountCode, DiscountRule
 from discounts.codes.terms import RuleTerms
 from discounts.db import unit_of_work
-from discounts.usage import rollup
-from discounts.usage.models import DiscountUsage
+from discounts.events import outbox
+from discounts.usage import events, rollup
+from discounts.usage.models import CartRedemption, DiscountUsage
 from discounts.usage.service import limits_of
-from discounts.usage.store import NO_LIMITS, RANK, Limits, Status, Usage, UsageStore
+from discounts.usage.store import (
+    NO_LIMITS,
+    RANK,
+    CartEntry,
+    CartState,
+    Limits,
+    Status,
+    StoredCart,
+    Usage,
+    UsageStore,
+)
 
 T = TypeVar("T")
 
@@ -47,6 +59,8 @@ def _row(usage: Usage) -> dict[str, Any]:
         "status": usage.status.value,
         "hold_until": usage.hold_until,
         "status_at": usage.changed_at,
+        "cart_id": usage.cart,
+        "allocations": None if usage.allocations is None else [list(pair) for pair in usage.allocations],
     }
 
 
@@ -55,13 +69,14 @@ def _rank(status: Any) -> Any:
     return case(*((status == member.value, rank) for member, rank in RANK.items()))
 
 
-async def insert_usages(session: AsyncSession, usages: Sequence[Usage]) -> None:
+async def insert_usages(session: AsyncSession, usages: Sequence[Usage]) -> dict[rollup.Key, rollup.Known]:
     """Add usages to the ledger, or move the ones it holds forward (the copy is at-least-once).
 
     The per-hour rollup moves with them, in the same transaction (``usage/rollup.py``).
+    Returns what the ledger held of them before (their events are the moves from there).
     """
     if not usages:
-        return
+        return {}
     insert: Any = rollup.insert_for(session)(DiscountUsage)
     statement = insert.on_conflict_do_update(
         index_elements=["code", "user_id", "use"],
@@ -78,25 +93,88 @@ async def insert_usages(session: AsyncSession, usages: Sequence[Usage]) -> None:
         if known is None or RANK[usage.status] > RANK[known.status]:
             unique[usage.code, usage.user, usage.use] = usage
     await rollup.lock_ledger(session)
-    moves = rollup.moves_of(unique, await rollup.known_states(session, unique))
+    before = await rollup.known_states(session, unique)
+    moves = rollup.moves_of(unique, before)
     # One order for every copier, so that two inserting the same rows wait, never deadlock.
     await session.execute(statement, [_row(unique[key]) for key in sorted(unique)])
     await rollup.apply_moves(session, moves)
+    return before
 
 
-async def copy_to_ledger(store: UsageStore, sessions: async_sessionmaker[AsyncSession], batch_size: int) -> int:
+async def copy_to_ledger(
+    store: UsageStore,
+    sessions: async_sessionmaker[AsyncSession],
+    batch_size: int,
+    drains: events.Drains | None = None,
+    clock: Clock = utcnow,
+) -> int:
     """Move up to ``batch_size`` stream entries into the ledger; returns how many were handled.
 
     Commit first, acknowledge second: a crash in between re-delivers the batch, which the
-    idempotent insert absorbs; the other order could lose usages.
+    idempotent insert absorbs; the other order could lose usages. The events of the moves are
+    recorded in the same transaction (``usage/events.py``), so each is recorded exactly once;
+    with ``drains``, so are the expiries of holds that ended before the stream's last settled drain.
     """
+    read_at = clock()
     entries = await store.pending(batch_size)
+    cut = None
+    if drains is not None:
+        if len(entries) < batch_size:
+            drains.drained(read_at)
+        cut = drains.cut(clock())
     if not entries:
+        if cut is not None and await _expiries_due(sessions, cut):
+            async with unit_of_work(sessions) as uow:
+                await rollup.lock_ledger(uow.session)
+                await outbox.record(uow, await events.expiries(uow.session, cut), clock())
         return 0
+    usages = [entry.usage for entry in entries if entry.usage is not None]
     async with unit_of_work(sessions) as uow:
-        await insert_usages(uow.session, [entry.usage for entry in entries])
+        await insert_carts(uow.session, [entry.cart for entry in entries if entry.cart is not None])
+        known = await insert_usages(uow.session, usages)
+        happened = events.moves(usages, known)
+        happened += await events.exhaustions(uow.session, events.new_claims(usages, known))
+        if cut is not None:
+            happened += await events.expiries(uow.session, cut)
+        await outbox.record(uow, happened, clock())
     await store.acknowledge([entry.id for entry in entries])
     return len(entries)
+
+
+async def insert_carts(session: AsyncSession, carts: Sequence[CartEntry]) -> None:
+    """Add carts to the ledger; one copied twice (the copy is at-least-once) lands once."""
+    if not carts:
+        return
+    insert: Any = rollup.insert_for(session)(CartRedemption)
+    rows = {
+        cart.id: {
+            "id": cart.id,
+            "user_id": cart.user,
+            "used_at": cart.used_at,
+            "hold_until": cart.hold_until,
+            "summary": cart.summary.decode(),
+        }
+        for cart in carts
+    }
+    await session.execute(insert.on_conflict_do_nothing(index_elements=["id"]), [rows[key] for key in sorted(rows)])
+
+
+async def ledger_cart(sessions: async_sessionmaker[AsyncSession], cart_id: str) -> StoredCart | None:
+    """A cart from the ledger, with its usages as the ledger has them (the store has forgotten it)."""
+    async with sessions() as session:
+        cart = await session.get(CartRedemption, cart_id)
+        if cart is None:
+            return None
+        query = select(*USAGE_COLUMNS).where(DiscountUsage.cart_id == cart_id).order_by(DiscountUsage.code)
+        usages = [usage_from_row(row) for row in (await session.execute(query)).all()]
+    states = {usage.status for usage in usages}
+    state = CartState.USED if Status.USED in states else CartState.HELD if Status.HELD in states else CartState.RELEASED
+    return StoredCart(cart.id, cart.user_id, state, cart.used_at, cart.hold_until, cart.summary.encode(), tuple(usages))
+
+
+async def _expiries_due(sessions: async_sessionmaker[AsyncSession], cut: datetime) -> bool:
+    async with sessions() as session:
+        return await events.any_expired(session, cut)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +235,7 @@ async def ledger_usage(sessions: async_sessionmaker[AsyncSession], code: str, us
 
 def usage_from_row(row: Sequence[Any]) -> Usage:
     code, user, brand, discount, amount, discount_amount, to_pay, used_at, amount_off, currency, use, *state = row
-    status, hold_until, status_at = state
+    status, hold_until, status_at, cart, allocations = state
     return Usage(
         code,
         user,
@@ -173,6 +251,8 @@ def usage_from_row(row: Sequence[Any]) -> Usage:
         status=Status(status),
         hold_until=hold_until,
         changed_at=status_at,
+        cart=cart,
+        allocations=None if allocations is None else tuple((line, int(cents)) for line, cents in allocations),
     )
 
 
@@ -192,6 +272,8 @@ USAGE_COLUMNS = (
     DiscountUsage.status,
     DiscountUsage.hold_until,
     DiscountUsage.status_at,
+    DiscountUsage.cart_id,
+    DiscountUsage.allocations,
 )
 
 

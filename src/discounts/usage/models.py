@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, Numeric, String, text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, Numeric, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from discounts.db import Base, UTCDateTime
@@ -46,6 +46,13 @@ class DiscountUsage(Base):
             postgresql_where=text("status = 'held'"),
             sqlite_where=text("status = 'held'"),
         ),
+        #: Holds by their end, every code's: the copy announces those that ended (``usage/events.py``).
+        Index(
+            "ix_discount_usage_held_until",
+            "hold_until",
+            postgresql_where=text("status = 'held'"),
+            sqlite_where=text("status = 'held'"),
+        ),
     )
 
     code: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -70,6 +77,24 @@ class DiscountUsage(Base):
     status_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: The brand digest that reports its release or rollback (the outbox of give-backs).
     change_digest_id: Mapped[int | None] = mapped_column(ForeignKey("brand_digests.id"))
+    #: The cart redemption it was part of, if any (``cart_redemptions``).
+    cart_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    #: Where its discount landed: ``[[line id, cents], ...]``, for orders with lines.
+    allocations: Mapped[list[list[str | int]] | None] = mapped_column(JSON)
+
+
+class CartRedemption(Base):
+    """A cart redeemed all or nothing, copied from the store's stream like its usages (which name it)."""
+
+    __tablename__ = "cart_redemptions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    used_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: When its claims give themselves back unless completed (a held cart's hold end).
+    hold_until: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: The priced cart as it was answered (JSON): what a confirm answers once the store has forgotten it.
+    summary: Mapped[str] = mapped_column(Text)
 
 
 class CodeUsageHour(Base):

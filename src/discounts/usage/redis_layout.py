@@ -15,10 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import orjson
 
-from discounts.usage.store import Status, StreamEntry, Usage, usage_key
+from discounts.usage.store import CartEntry, Outcome, Recorded, Status, StreamEntry, Usage, usage_key
 
 #: Bytes of the (code, user) hash kept as the field; 48 bits make a false "used" negligible.
 FIELD_BYTES = 6
@@ -35,6 +36,8 @@ USE_FIELD = "n"
 #: Only for holds and changes: the status (held, used, released, rolled_back), the hold's end
 #: (unix seconds) and the moment of the change (µs since the epoch).
 STATUS_FIELD, HOLD_FIELD, CHANGED_FIELD = "s", "h", "at"
+#: The fields of a committed cart's entry (instead of ``usage``): ``cart_payload``, and its summary as it is.
+CART_FIELD, SUMMARY_FIELD = "cart", "b"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +93,11 @@ class Layout:
         # Codes never start with ":", so this cannot clash with a code's buckets.
         return f"{self.namespace}{{{shard}}}:stream"
 
+    def cart(self, cart_id: str) -> tuple[int, str, str]:
+        """Where a cart's record lives: its shard, its hash, and the shard's set of carts still being settled."""
+        shard = int.from_bytes(hashlib.sha256(cart_id.encode()).digest()[0:4], "big") % self.shards
+        return shard, f"{self.namespace}{{{shard}}}:cart:{cart_id}", f"{self.namespace}{{{shard}}}:carts"
+
     @property
     def marker(self) -> str:
         """A key that pins the shard count: changing it would hide every stored usage."""
@@ -105,8 +113,12 @@ def unix_seconds(moment: datetime) -> int:
 
 
 def stream_payload(usage: Usage) -> bytes:
-    """The usage as one compact JSON array: one XADD argument instead of sixteen (the client's cost)."""
-    values = [
+    """The usage as one compact JSON array: one XADD argument instead of sixteen (the client's cost).
+
+    A fixed amount off adds its amount and currency; a usage with lines or of a cart adds those
+    and its cart id and allocations after them (older entries are shorter, and read the same).
+    """
+    values: list[object] = [
         usage.code,
         usage.user,
         usage.brand,
@@ -116,12 +128,18 @@ def stream_payload(usage: Usage) -> bytes:
         str(usage.amount_to_pay),
         (usage.used_at - EPOCH) // timedelta(microseconds=1),
     ]
-    if usage.amount_off is not None:
-        values += [str(usage.amount_off), usage.currency]
+    extended = usage.cart is not None or usage.allocations is not None
+    if usage.amount_off is not None or usage.currency is not None or extended:
+        values += [None if usage.amount_off is None else str(usage.amount_off), usage.currency]
+    if extended:
+        values += [usage.cart, usage.allocations]
     return orjson.dumps(values)
 
 
 def stream_entry(shard: int, entry_id: str, fields: Mapping[str, str]) -> StreamEntry:
+    if CART_FIELD in fields:
+        summary = fields[SUMMARY_FIELD].encode()
+        return StreamEntry(id=f"{shard}/{entry_id}", usage=None, cart=cart_of(fields[CART_FIELD], summary))
     changed = fields.get(CHANGED_FIELD)
     usage = usage_of(
         fields[STREAM_FIELD],
@@ -136,8 +154,8 @@ def stream_entry(shard: int, entry_id: str, fields: Mapping[str, str]) -> Stream
 
 def usage_of(payload: str | bytes, *, use: int, status: Status = Status.USED, hold_until: int | None = None) -> Usage:
     """The usage a stream payload (or a hold's copy of it) describes."""
-    code, user, brand, discount, amount, discount_amount, amount_to_pay, used_at, *fixed = orjson.loads(payload)
-    amount_off, currency = fixed if fixed else (None, None)
+    code, user, brand, discount, amount, discount_amount, amount_to_pay, used_at, *more = orjson.loads(payload)
+    amount_off, currency, cart, allocations = (more + [None] * 4)[:4]
     return Usage(
         code=code,
         user=user,
@@ -151,8 +169,35 @@ def usage_of(payload: str | bytes, *, use: int, status: Status = Status.USED, ho
         currency=currency,
         use=use,
         status=status,
-        hold_until=None if hold_until is None else datetime.fromtimestamp(hold_until, UTC),
+        hold_until=None if not hold_until else datetime.fromtimestamp(hold_until, UTC),
+        cart=cart,
+        allocations=None if allocations is None else tuple((line, cents) for line, cents in allocations),
     )
+
+
+def cart_payload(cart: CartEntry) -> bytes:
+    """A committed cart for the ledger: who, when, until when its claims hold (its summary goes beside it)."""
+    used_at = (cart.used_at - EPOCH) // timedelta(microseconds=1)
+    return orjson.dumps({"id": cart.id, "u": cart.user, "at": used_at, "h": unix_seconds(cart.hold_until)})
+
+
+def cart_of(payload: str | bytes, summary: bytes) -> CartEntry:
+    values = orjson.loads(payload)
+    return CartEntry(
+        id=values["id"],
+        user=values["u"],
+        used_at=EPOCH + timedelta(microseconds=values["at"]),
+        hold_until=datetime.fromtimestamp(values["h"], UTC),
+        summary=summary,
+    )
+
+
+def recorded(reply: Any) -> Recorded:
+    """``record.lua``'s answer: the claim's use number, 0 for the user's uses taken, -1 for the code's."""
+    use = int(reply)
+    if use > 0:
+        return Recorded(Outcome.CLAIMED, use)
+    return Recorded(Outcome.USED if use == 0 else Outcome.EXHAUSTED)
 
 
 def split_entry_id(entry_id: str) -> tuple[int, str]:

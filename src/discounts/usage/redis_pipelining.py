@@ -26,6 +26,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import hiredis
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
@@ -63,12 +64,19 @@ class AutoPipeline:
 
     async def call(self, script: AsyncScript, keys: Sequence[Any], args: Sequence[Any], *, writes: bool = True) -> Any:
         """The script's reply; with ``writes``, once the replicas asked for have the write too."""
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        return await self.submit(script, keys, args, writes=writes)
+
+    def submit(
+        self, script: AsyncScript, keys: Sequence[Any], args: Sequence[Any], *, writes: bool = True
+    ) -> asyncio.Future[Any]:
+        """Queue the call and return its reply's future: several calls await together without a task each."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
         self._queue.append((script, [len(keys), *keys, *args], future, writes))
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._start_flush)
-        return await future
+            loop.call_soon(self._start_flush)
+        return future
 
     def _start_flush(self) -> None:
         self._flush_scheduled = False
@@ -153,16 +161,5 @@ def pack_evalsha(sha: str, arguments: Sequence[Any]) -> bytes:
 
 
 def pack_command(*arguments: Any) -> bytes:
-    """A command in RESP, as redis-py's encoder would send it (str, bytes, int)."""
-    parts = [b"*%d\r\n" % len(arguments)]
-    for argument in arguments:
-        if isinstance(argument, str):
-            value = argument.encode()
-        elif isinstance(argument, bytes):
-            value = argument
-        elif isinstance(argument, int) and not isinstance(argument, bool):
-            value = b"%d" % argument
-        else:
-            raise TypeError(f"cannot send {argument!r} to Redis")
-        parts.append(b"$%d\r\n%s\r\n" % (len(value), value))
-    return b"".join(parts)
+    """A command in RESP (str, bytes, int), by hiredis's packer in C: a cart's call has dozens of arguments."""
+    return hiredis.pack_command(arguments)

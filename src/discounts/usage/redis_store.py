@@ -27,12 +27,14 @@ from redis.exceptions import NoScriptError, ResponseError
 
 from discounts.money import to_cents
 from discounts.settings import Settings, get_settings
+from discounts.usage.redis_carts import RedisCarts
 from discounts.usage.redis_layout import (
     EPOCH,
     LEDGER_GROUP,
     STREAM_FIELD,
     Layout,
     Slot,
+    recorded,
     split_entry_id,
     stream_entry,
     stream_payload,
@@ -45,7 +47,6 @@ from discounts.usage.store import (
     Change,
     Changed,
     Limits,
-    Outcome,
     Recorded,
     Status,
     StreamEntry,
@@ -69,11 +70,25 @@ def _script(name: str) -> str:
 
 SCRIPTS = {
     name: _script(name)
-    for name in ("record", "confirm", "give_back", "restore", "lookup", "count", "acknowledge", "prune")
+    for name in (
+        "record",
+        "confirm",
+        "give_back",
+        "restore",
+        "lookup",
+        "count",
+        "acknowledge",
+        "prune",
+        "settle",
+        "unreserve",
+        "cart_begin",
+        "cart_move",
+        "cart",
+    )
 }
 
 
-class RedisUsageStore:
+class RedisUsageStore(RedisCarts):
     """One Redis or a Redis Cluster; ``namespace`` prefixes every key (several deployments, tests)."""
 
     def __init__(
@@ -88,8 +103,12 @@ class RedisUsageStore:
         consumer: str | None = None,
         min_replicas: int = 0,
         replica_timeout_ms: int = 500,
+        cart_keep_seconds: int = 86_400,
     ) -> None:
         self._redis = client
+        #: A cart's record outlives its hold this long (its retries, its confirm); then the ledger answers.
+        self.cart_keep_seconds = cart_keep_seconds
+        self._closing: set[asyncio.Future[Any]] = set()
         self._in_flight = asyncio.Semaphore(max_in_flight)
         self.layout = Layout(namespace, shards)
         self._capacity = bucket_capacity
@@ -159,35 +178,58 @@ class RedisUsageStore:
         self, usage: Usage, *, expires_at: datetime, limits: Limits = NO_LIMITS, dry_run: bool = False
     ) -> Recorded:
         await self._prepare()
+        return await self._claim(usage, expires_at, limits, dry_run=dry_run)
+
+    async def _claim(
+        self,
+        usage: Usage,
+        expires_at: datetime,
+        limits: Limits,
+        *,
+        dry_run: bool = False,
+        nonce: str = "",
+        quiet: bool = False,
+    ) -> Recorded:
+        keys, args = self._claim_call(usage, expires_at, limits, dry_run=dry_run, nonce=nonce, quiet=quiet)
+        return recorded(await self._pipeline.call(self._scripts["record"], keys, args, writes=not dry_run))
+
+    def _claim_call(
+        self,
+        usage: Usage,
+        expires_at: datetime,
+        limits: Limits,
+        *,
+        dry_run: bool = False,
+        nonce: str = "",
+        quiet: bool = False,
+        hold: datetime | None = None,
+    ) -> tuple[list[str], list[Any]]:
+        """``record.lua``'s keys and arguments; ``quiet``: a cart's reservation (announced once settled)."""
         slot = self.layout.locate(usage.code, usage.user, shared=limits.shared)
-        args: list[bytes | str | int] = [slot.field, slot.bits, unix_seconds(usage.used_at), unix_seconds(expires_at)]
+        args: list[Any] = [slot.field, slot.bits, unix_seconds(usage.used_at), unix_seconds(expires_at)]
         args += [self._capacity, STREAM_FIELD, stream_payload(usage)]
         keys = [slot.head, self.layout.stream(slot.shard)]
-        held = usage.status is Status.HELD
-        if limits is not NO_LIMITS or dry_run or held:
+        hold = hold or (usage.hold_until if usage.status is Status.HELD else None)
+        if limits is not NO_LIMITS or dry_run or hold or nonce or quiet:
             budget = -1 if limits.budget_cents is None else limits.budget_cents
             args += [limits.per_user, limits.max_uses or 0, budget, limits.discount_cents, "dry" if dry_run else ""]
-            args.append(unix_seconds(usage.hold_until) if held and usage.hold_until else 0)
+            hold_until = unix_seconds(hold) if hold else 0
+            args += [hold_until, nonce, "quiet" if quiet else ""]
             if limits.shared:
                 keys += [slot.totals, slot.holds]
-        use = int(await self._pipeline.call(self._scripts["record"], keys, args, writes=not dry_run))
-        if use > 0:
-            return Recorded(Outcome.CLAIMED, use)
-        return Recorded(Outcome.USED if use == 0 else Outcome.EXHAUSTED)
+        return keys, args
 
-    def _change_call(
-        self, code: str, user: str, use: int, limits: Limits, now: datetime
-    ) -> tuple[list[str], list[Any]]:
-        slot = self.layout.locate(code, user, shared=limits.shared)
+    def _change_call(self, code: str, user: str, use: int, shared: bool, now: datetime) -> tuple[list[str], list[Any]]:
+        slot = self.layout.locate(code, user, shared=shared)
         keys = [slot.head, self.layout.stream(slot.shard)]
-        if limits.shared:
+        if shared:
             keys += [slot.totals, slot.holds]
         micros = (now - EPOCH) // timedelta(microseconds=1)
         return keys, [slot.field, slot.bits, use, unix_seconds(now), micros, STREAM_FIELD]
 
     async def confirm(self, code: str, user: str, use: int, *, limits: Limits, now: datetime) -> Changed:
         await self._prepare()
-        keys, args = self._change_call(code, user, use, limits, now)
+        keys, args = self._change_call(code, user, use, limits.shared, now)
         answer, *rest = await self._pipeline.call(self._scripts["confirm"], keys, args)
         if answer in ("done", "already") and rest:
             payload, ends = rest
@@ -199,7 +241,7 @@ class RedisUsageStore:
         self, code: str, user: str, use: int, *, limits: Limits, now: datetime, usage: Usage | None = None
     ) -> Changed:
         await self._prepare()
-        keys, args = self._change_call(code, user, use, limits, now)
+        keys, args = self._change_call(code, user, use, limits.shared, now)
         if usage is not None:
             args += [stream_payload(usage), to_cents(usage.discount_amount)]
         answer, *rest = await self._pipeline.call(self._scripts["give_back"], keys, args)
@@ -426,6 +468,7 @@ def open_redis_store(url: str, settings: Settings | None = None) -> RedisUsageSt
         max_in_flight=settings.usage_max_connections,
         min_replicas=settings.usage_min_replicas,
         replica_timeout_ms=settings.usage_replica_timeout_ms,
+        cart_keep_seconds=settings.idempotency_seconds,
     )
 
 

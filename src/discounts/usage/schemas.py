@@ -1,19 +1,64 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, model_validator
 from pydantic.config import JsonDict
 
-from discounts.fields import JSON_INTEGER, MAX_MONEY, STRICT, CodeString, Currency, Identifier, Money, TimeOut
+from discounts.fields import (
+    JSON_INTEGER,
+    MAX_MONEY,
+    STRICT,
+    Category,
+    CodeString,
+    Currency,
+    Identifier,
+    LineId,
+    Money,
+    ProductId,
+    TimeOut,
+)
+
+#: The most lines a cart (or a redemption's ``items``) may have.
+MAX_LINES = 1000
 
 
 class CartItem(BaseModel):
+    """A cart line (API.md part 3); ``id`` defaults to the line's position in the list ("0", "1", …)."""
+
     model_config = STRICT
 
+    id: LineId | None = Field(default=None, description='The line\'s id (default: its position, `"0"`, `"1"`, …)')
     brand: Identifier
+    product: ProductId | None = Field(default=None, description="The product (SKU) a rule's `products` may name")
+    categories: Annotated[list[Category], Field(max_length=20)] = Field(
+        default_factory=list, description="Categories a rule's `categories` may name"
+    )
     price: Money
     quantity: Annotated[int, Strict(), Field(ge=1, le=100_000), JSON_INTEGER]
+
+
+def line_ids(lines: Sequence[CartItem]) -> list[str]:
+    """Each line's id, the default (its position) where it names none."""
+    return [line.id if line.id is not None else str(index) for index, line in enumerate(lines)]
+
+
+def _distinct_lines(lines: list[CartItem] | None) -> list[CartItem] | None:
+    """Two lines with one id (defaults included) would make allocations ambiguous; the cart's total is bounded."""
+    if lines is None:
+        return None
+    seen: dict[str, int] = {}
+    for index, line_id in enumerate(line_ids(lines)):
+        if line_id in seen:
+            raise ValueError(f"line {index} has the id {line_id!r} of line {seen[line_id]}; line ids must differ")
+        seen[line_id] = index
+    if sum(line.price * line.quantity for line in lines) > MAX_MONEY:
+        raise ValueError(f"the cart's total cannot exceed {MAX_MONEY}")
+    return lines
+
+
+Lines = Annotated[list[CartItem], Field(min_length=1, max_length=MAX_LINES), AfterValidator(_distinct_lines)]
 
 
 #: Exactly one of ``amount`` and ``items``, in the OpenAPI document (``_amount_or_items`` checks it).
@@ -37,7 +82,7 @@ class RedemptionIn(BaseModel):
     code: CodeString
     user: Identifier
     amount: Money | None = None
-    items: Annotated[list[CartItem], Field(min_length=1, max_length=1000)] | None = None
+    items: Lines | None = None
     currency: Currency | None = Field(default=None, description="The order's currency; required by a rule that has one")
     hold: Annotated[bool, Field(strict=True)] = Field(
         default=False,
@@ -48,9 +93,14 @@ class RedemptionIn(BaseModel):
     def _amount_or_items(self) -> RedemptionIn:
         if (self.amount is None) == (self.items is None):
             raise ValueError("give exactly one of 'amount' or 'items'")
-        if self.items is not None and sum(i.price * i.quantity for i in self.items) > MAX_MONEY:
-            raise ValueError(f"the cart's total cannot exceed {MAX_MONEY}")
         return self
+
+
+class Allocation(BaseModel):
+    """How much of a code's discount lands on one line (lines that get nothing are left out)."""
+
+    line: str
+    amount: Money
 
 
 class QuoteOut(BaseModel):
@@ -64,6 +114,10 @@ class QuoteOut(BaseModel):
     amount: Money
     discount_amount: Money
     amount_to_pay: Money
+    allocations: list[Allocation] | None = Field(
+        default=None, description="With `items`: the discount line by line (largest remainder; sums to it exactly)"
+    )
+    cart: str | None = Field(default=None, description="The cart redemption this usage is part of, if any")
 
 
 class RedemptionOut(QuoteOut):
@@ -131,6 +185,8 @@ class UsageRow(BaseModel):
     amount: Money
     discount_amount: Money
     amount_to_pay: Money
+    cart: str | None = Field(default=None, description="The cart redemption it was part of, if any")
+    allocations: list[Allocation] | None = Field(default=None, description="Its discount line by line (with lines)")
 
 
 class UsagePage(BaseModel):

@@ -5,9 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Protocol
 
 import orjson
@@ -15,7 +14,7 @@ import orjson
 from discounts.auth import Principal, Role
 from discounts.clock import Clock
 from discounts.codes.cache import CodeCache
-from discounts.codes.terms import RuleTerms
+from discounts.codes.terms import CodeTerms, RuleTerms
 from discounts.directory.groups import UserGroups
 from discounts.errors import (
     CodeAlreadyUsed,
@@ -24,16 +23,19 @@ from discounts.errors import (
     CodeNotActive,
     CodeNotFound,
     CurrencyMismatch,
+    DiscountsError,
     HoldExpired,
+    LinesRequired,
     MinAmountNotMet,
     NotCopiedYet,
     NotInGroup,
     UsageNotFound,
     UserMismatch,
 )
-from discounts.money import Line, format_money, price_amount, price_cart, to_cents
-from discounts.usage.schemas import RedemptionIn
-from discounts.usage.store import NO_LIMITS, Change, Limits, Outcome, Status, Usage, UsageStore
+from discounts.money import format_cents, from_cents, money_cents, to_cents
+from discounts.pricing.cart import Line, price_lines
+from discounts.usage.schemas import CartItem, RedemptionIn, line_ids
+from discounts.usage.store import NO_LIMITS, Allocations, Change, Limits, Outcome, Status, Usage, UsageStore
 
 #: Finds a usage in the durable ledger: ``(code, user, use)`` → the usage, or None.
 LedgerLookup = Callable[[str, str, int], Awaitable[Usage | None]]
@@ -49,8 +51,8 @@ def usage_expiry(code: HasValidity, grace: timedelta) -> datetime:
     return code.validity + grace
 
 
-def limits_of(rule: RuleTerms, discount: Decimal = Decimal(0)) -> Limits:
-    """What the store's atomic step enforces for ``rule``, with ``discount`` as this claim's share.
+def limits_of(rule: RuleTerms, discount_cents: int = 0) -> Limits:
+    """What the store's atomic step enforces for ``rule``, with ``discount_cents`` as this claim's share.
 
     A rule with none of the limits gets ``NO_LIMITS`` itself: the stores' fast path, and the
     layout every code had before rules had limits. Where a code's usages live depends only on
@@ -59,7 +61,58 @@ def limits_of(rule: RuleTerms, discount: Decimal = Decimal(0)) -> Limits:
     if rule.max_uses_per_user == 1 and not rule.limits_the_code:
         return NO_LIMITS
     budget = None if rule.budget is None else to_cents(rule.budget)
-    return Limits(rule.max_uses_per_user, rule.max_uses, budget, to_cents(discount))
+    return Limits(rule.max_uses_per_user, rule.max_uses, budget, discount_cents)
+
+
+def check_unexpired(code: CodeTerms, now: datetime) -> None:
+    if code.is_expired(now):
+        raise CodeExpired(f"code {code.id} expired at {code.validity.isoformat()}")
+
+
+def check_started(code: CodeTerms, now: datetime) -> None:
+    rule = code.rule
+    if not rule.is_active(now):
+        assert rule.starts_at is not None
+        raise CodeNotActive(f"code {code.id} can be used from {rule.starts_at.isoformat()}")
+
+
+def admit_anyone(code: CodeTerms, now: datetime) -> None:
+    """``Redeemer.admit`` for a code without a group: 410 expired, then 409 not yet."""
+    assert code.rule.group is None
+    check_unexpired(code, now)
+    check_started(code, now)
+
+
+def check_currency(code: CodeTerms, currency: str | None) -> None:
+    """A rule with a currency takes orders in it only (a percent rule without one takes any)."""
+    wanted = code.rule.currency
+    if wanted is not None and currency != wanted:
+        sent = f"not {currency}" if currency else "and the request names none"
+        raise CurrencyMismatch(f"code {code.id} is in {wanted}, {sent}")
+
+
+def check_minimum(code: CodeTerms, eligible: int) -> None:
+    minimum = code.rule.min_amount_cents
+    if minimum is not None and eligible < minimum:
+        wanted, got = format_cents(minimum), format_cents(eligible)
+        raise MinAmountNotMet(f"code {code.id} needs an eligible amount of {wanted}, not {got}")
+
+
+def refusal(outcome: Outcome, code: CodeTerms, user: str) -> DiscountsError:
+    """The 409 a store's refusal is: this user's uses are taken, or the code's."""
+    if outcome is Outcome.USED:
+        per_user = code.rule.max_uses_per_user
+        times = "once" if per_user == 1 else f"{per_user} times"
+        return CodeAlreadyUsed(f"user {user!r} has used code {code.id} {times} already")
+    return CodeExhausted(f"code {code.id} has no uses or budget left for this order")
+
+
+def cart_lines(items: Sequence[CartItem]) -> tuple[Line, ...]:
+    """The request's lines as pricing takes them: ids (defaults: positions), subtotals in cents."""
+    return tuple(
+        Line(line_id, item.brand, money_cents(item.price) * item.quantity, item.product, frozenset(item.categories))
+        for line_id, item in zip(line_ids(items), items, strict=True)
+    )
 
 
 #: A usage id: the base64url (unpadded) JSON ``[code, user, use]`` — opaque to clients, found without a lookup table.
@@ -67,7 +120,12 @@ USAGE_ID_PATTERN = r"^[A-Za-z0-9_-]{8,256}$"
 
 
 def usage_id(usage: Usage) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([usage.code, usage.user, usage.use])).rstrip(b"=").decode()
+    return usage_ref(usage.code, usage.user, usage.use)
+
+
+def usage_ref(code: str, user: str, use: int) -> str:
+    """The id of the usage ``(code, user, use)``."""
+    return base64.urlsafe_b64encode(orjson.dumps([code, user, use])).rstrip(b"=").decode()
 
 
 def parse_usage_id(value: str) -> tuple[str, str, int]:
@@ -121,53 +179,58 @@ class Redeemer:
             raise UserMismatch(f"this token acts for user {principal.sub!r}, not {request.user!r}")
         code = await self.codes.get(request.code)
         now = self.clock()
-        if code.is_expired(now):
-            raise CodeExpired(f"code {code.id} expired at {code.validity.isoformat()}")
+        await self.admit(code, principal.sub, now)
         rule = code.rule
-        if rule.group is not None and await self.groups.group_of(principal.sub) != rule.group:
-            raise NotInGroup(f"code {code.id} is for users of group {rule.group!r}")
-        if not rule.is_active(now):
-            assert rule.starts_at is not None
-            raise CodeNotActive(f"code {code.id} can be used from {rule.starts_at.isoformat()}")
-        if rule.currency is not None and request.currency != rule.currency:
-            sent = f"not {request.currency}" if request.currency else "and the request names none"
-            raise CurrencyMismatch(f"code {code.id} is in {rule.currency}, {sent}")
+        check_currency(code, request.currency)
         if request.items is not None:
-            lines = [Line(item.brand, item.price, item.quantity) for item in request.items]
-            priced = price_cart(lines, rule.brand, rule.offer)
+            lines = cart_lines(request.items)
+            applied = price_lines(lines, rule.offer, rule.target)
+            amount, eligible, discount = sum(line.subtotal for line in lines), applied.eligible, applied.discount
+            allocations: Allocations | None = applied.allocations
         else:
+            if rule.target.narrowed:
+                raise LinesRequired(f"code {code.id} applies to some products only: send the order's lines (items)")
             assert request.amount is not None  # guaranteed by RedemptionIn
-            priced = price_amount(request.amount, rule.offer)
-        if rule.min_amount is not None and priced.eligible < rule.min_amount:
-            minimum = format_money(rule.min_amount)
-            raise MinAmountNotMet(f"code {code.id} needs an eligible amount of {minimum}, not {priced.eligible}")
+            amount = eligible = to_cents(request.amount)
+            discount, allocations = rule.offer.discount(eligible), None
+        check_minimum(code, eligible)
         held = request.hold and not dry_run
         usage = Usage(
             code=code.id,
             user=request.user,
             brand=rule.brand,
             discount=rule.discount,
-            amount=priced.amount,
-            discount_amount=priced.discount_amount,
-            amount_to_pay=priced.amount_to_pay,
+            amount=from_cents(amount),
+            discount_amount=from_cents(discount),
+            amount_to_pay=from_cents(amount - discount),
             used_at=now,
             amount_off=rule.amount_off,
             currency=rule.currency or request.currency,
             status=Status.HELD if held else Status.USED,
             # Whole seconds: every store keeps a hold's end to the second.
             hold_until=(now + self.hold).replace(microsecond=0) if held else None,
+            allocations=allocations,
         )
-        limits = limits_of(rule, priced.discount_amount)
+        limits = limits_of(rule, discount)
         recorded = await self.store.record(
             usage, expires_at=usage_expiry(code, self.grace), limits=limits, dry_run=dry_run
         )
-        outcome = recorded.outcome
-        if outcome is Outcome.USED:
-            times = "once" if rule.max_uses_per_user == 1 else f"{rule.max_uses_per_user} times"
-            raise CodeAlreadyUsed(f"user {request.user!r} has used code {code.id} {times} already")
-        if outcome is Outcome.EXHAUSTED:
-            raise CodeExhausted(f"code {code.id} has no uses or budget left for this order")
+        if not recorded:
+            raise refusal(recorded.outcome, code, request.user)
         return dataclasses.replace(usage, use=recorded.use)
+
+    async def admit(self, code: CodeTerms, user: str, now: datetime) -> None:
+        """A code's checks before any pricing, in the contract's order: 410 expired, 403 group, 409 not yet.
+
+        A code for everyone (no group) needs no await: ``admit_anyone`` is the same checks.
+        """
+        if code.rule.group is None:
+            admit_anyone(code, now)
+            return
+        check_unexpired(code, now)
+        if await self.groups.group_of(user) != code.rule.group:
+            raise NotInGroup(f"code {code.id} is for users of group {code.rule.group!r}")
+        check_started(code, now)
 
     async def confirm(self, principal: Principal, usage_ref: str) -> Usage:
         """Turn the user's checkout hold into a use; confirming a used usage again answers the same."""
@@ -194,6 +257,13 @@ class Redeemer:
         if changed.change is not Change.DONE or changed.usage is None:
             raise UsageNotFound(f"no usage {usage_ref}")
         return changed.usage
+
+    async def give_back_usage(self, usage: Usage, now: datetime) -> Usage | None:
+        """Give back a usage known from the ledger (a cart the store has forgotten); None if it was not live."""
+        code = await self.codes.get(usage.code)
+        limits = limits_of(code.rule)
+        changed = await self.store.give_back(usage.code, usage.user, usage.use, limits=limits, now=now, usage=usage)
+        return changed.usage if changed.change is Change.DONE else None
 
     async def _usage_of(self, principal: Principal, usage_ref: str, *roles: Role) -> tuple[str, str, int, Limits]:
         """The usage an id names, if the caller may act on it: its user, the service, or its code's brand."""

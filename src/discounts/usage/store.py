@@ -17,8 +17,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
+from discounts.pricing.offers import Offer, offer_of
+
 if TYPE_CHECKING:
     from discounts.settings import Settings
+
+#: (line id, cents) pairs.
+Allocations = tuple[tuple[str, int], ...]
 
 
 class Status(enum.StrEnum):
@@ -62,6 +67,35 @@ class Usage:
     status: Status = Status.USED
     hold_until: datetime | None = None
     changed_at: datetime | None = None
+    #: The cart redemption it is part of, if any.
+    cart: str | None = None
+    #: Where its discount landed, (line id, cents) in the order's line order: only for orders with lines.
+    allocations: Allocations | None = None
+
+    @property
+    def offer(self) -> Offer:
+        return offer_of(self.discount, self.amount_off, self.currency)
+
+    def numbered(self, use: int) -> Usage:
+        """This usage as the store numbered it (``dataclasses.replace``, without its cost on a hot path)."""
+        return Usage(
+            self.code,
+            self.user,
+            self.brand,
+            self.discount,
+            self.amount,
+            self.discount_amount,
+            self.amount_to_pay,
+            self.used_at,
+            self.amount_off,
+            self.currency,
+            use,
+            self.status,
+            self.hold_until,
+            self.changed_at,
+            self.cart,
+            self.allocations,
+        )
 
     def is_active(self, now: datetime) -> bool:
         if self.status is Status.HELD:
@@ -139,11 +173,86 @@ class Changed:
 
 
 @dataclass(frozen=True, slots=True)
-class StreamEntry:
-    """A usage not yet copied to the ledger; ``id`` is what :meth:`UsageStore.acknowledge` takes."""
+class Cart:
+    """Several codes claimed for one user at once: all of them, or none (API.md part 3).
+
+    ``usages`` are all held (until ``hold_until``) or all used, each with ``cart`` = ``id``;
+    ``summary`` is the cart's priced body (JSON, opaque to the store), kept for its confirm.
+    Claims that a cart took but never completed give themselves back by ``hold_until``.
+    """
 
     id: str
-    usage: Usage
+    user: str
+    usages: tuple[Usage, ...]
+    limits: tuple[Limits, ...]
+    expires_at: tuple[datetime, ...]
+    summary: bytes
+    hold_until: datetime
+
+    @property
+    def held(self) -> bool:
+        return self.usages[0].status is Status.HELD
+
+
+@dataclass(frozen=True, slots=True)
+class CartRecorded:
+    """Each code's outcome, in the cart's order; claimed only when every one is (``uses`` then numbers them)."""
+
+    outcomes: tuple[Outcome, ...]
+    uses: tuple[int, ...] = ()
+    #: The cart was claimed before, under this id (a retry): ``uses`` are its claims.
+    existing: bool = False
+
+    def __bool__(self) -> bool:
+        return all(outcome is Outcome.CLAIMED for outcome in self.outcomes)
+
+
+class CartState(enum.StrEnum):
+    HELD = "held"
+    USED = "used"
+    #: Given back by ``DELETE`` (each usage released or rolled back).
+    RELEASED = "released"
+    #: A held cart whose hold ended before it was confirmed.
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCart:
+    """A cart as the store keeps it: its state, its summary, its usages as they are now (``use`` numbered)."""
+
+    id: str
+    user: str
+    state: CartState
+    used_at: datetime
+    hold_until: datetime
+    summary: bytes
+    usages: tuple[Usage, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CartChanged:
+    change: Change
+    cart: StoredCart | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CartEntry:
+    """A committed cart as the ledger keeps it: who, when, its summary (its usages come as usages)."""
+
+    id: str
+    user: str
+    used_at: datetime
+    hold_until: datetime
+    summary: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEntry:
+    """A usage, or a cart, not yet copied to the ledger; ``id`` is what :meth:`UsageStore.acknowledge` takes."""
+
+    id: str
+    usage: Usage | None
+    cart: CartEntry | None = None
 
 
 def usage_key(code: str, user: str) -> bytes:
@@ -178,6 +287,26 @@ class UsageStore(Protocol):
         The change is appended to the stream in the same step. ``usage`` (the ledger's copy)
         is needed only when the store answered ``NEEDS_USAGE``.
         """
+
+    async def record_cart(self, cart: Cart, *, now: datetime) -> CartRecorded:
+        """Claim every usage of ``cart`` within its limits, or none; the cart's record with them, atomically.
+
+        A cart claimed before under the same id (a retry) answers its claims again and claims
+        nothing more. Whatever a cart took and never completed (the process died midway) gives
+        itself back by ``cart.hold_until``.
+        """
+
+    async def cart(self, cart_id: str, *, now: datetime) -> StoredCart | None:
+        """The cart and its usages as they are now; None if the store does not know it (any more)."""
+
+    async def confirm_cart(self, cart_id: str, *, now: datetime) -> CartChanged:
+        """Turn every live hold of a held cart into a use, all or none (``EXPIRED`` once its hold ended)."""
+
+    async def give_back_cart(self, cart_id: str, *, now: datetime) -> CartChanged:
+        """Release (held) or roll back (used) every usage of the cart still live; ``NOT_FOUND`` if none was."""
+
+    async def finish_carts(self, now: datetime) -> int:
+        """Complete what dead processes left midway (a cart decided, its usages not all moved); how many."""
 
     async def used_at(self, code: str, user: str, limits: Limits = NO_LIMITS, *, now: datetime) -> datetime | None:
         """When ``user`` first used ``code``, or None; only held (live) and used usages count."""

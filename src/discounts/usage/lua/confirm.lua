@@ -12,6 +12,9 @@ if not key or tonumber(use) > uses_of(value) then
   return {'not_found'}
 end
 local x = extra_key(prefix, field)
+if is_quiet(x, use) then
+  return {'not_found'}
+end
 local held = redis.call('HGET', x, 'h' .. use)
 if held then
   local ends, cents, payload = parse_hold(held)

@@ -13,9 +13,12 @@ if not key or tonumber(use) > uses_of(value) then
   return {'not_found'}
 end
 local x = extra_key(prefix, field)
+if is_quiet(x, use) then
+  return {'not_found'}
+end
 local function given(payload, ends, status)
   local entry = {ARGV[6], payload, 'n', use, 's', status, 'at', ARGV[5]}
-  if ends then
+  if ends and ends ~= 0 then
     entry[#entry + 1], entry[#entry + 2] = 'h', ends
   end
   redis.call('XADD', KEYS[2], '*', unpack(entry))

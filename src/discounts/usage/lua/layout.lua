@@ -105,6 +105,8 @@ end
 --   h<use>       a live hold: "<until seconds>:<cents>:<usage payload>"
 --   u<use>       a confirmed hold, kept so that confirming again answers the same body
 --   e<use>       a hold that ended unconfirmed;  g<use>  a use or hold given back
+--   q<use>       beside h<use>: a cart's reservation, not yet announced on the stream (settle.lua)
+--   k<nonce>     the use a request with this nonce claimed: its retry finds that claim, not a refusal
 -- A code with shared limits also has prefix:H, a sorted set of its holds by end time
 -- ("<field>:<use>"), so that a claim can give back every ended hold of every user first.
 
@@ -139,8 +141,25 @@ local function give(x, use, cents, totals, holds, field, mark)
 end
 
 local function end_hold(x, use, cents, totals, holds, field)
-  redis.call('HDEL', x, 'h' .. use)
+  redis.call('HDEL', x, 'h' .. use, 'q' .. use)
   give(x, use, cents, totals, holds, field, 'e')
+end
+
+-- Whether claim ``use`` still counts (held and not ended at ``now``, or used) — what a nonce may find again.
+local function is_live(x, use, now)
+  local held = redis.call('HGET', x, 'h' .. use)
+  if held then
+    return parse_hold(held) > now
+  end
+  if redis.call('HEXISTS', x, 'u' .. use) == 1 then
+    return true
+  end
+  return redis.call('HEXISTS', x, 'e' .. use) == 0 and redis.call('HEXISTS', x, 'g' .. use) == 0
+end
+
+-- A cart's reservation that is not announced yet: confirm and give-back leave it to the cart.
+local function is_quiet(x, use)
+  return redis.call('HEXISTS', x, 'q' .. use) == 1
 end
 
 -- Give back this user's holds that ended by ``now``.
@@ -187,4 +206,96 @@ local function collect_code(prefix, holds, totals, now, dry)
     end
   end
   return freed, cents_freed
+end
+
+-- One claim of (code, user), in two halves so that a cart can check every code before writing any.
+-- ``c``: prefix, stream, totals, holds (nil without shared limits), field, bits, now, expires,
+-- capacity, sfield and payload (the stream entry), per_user, max_uses (0: none), budget (-1: none),
+-- cents, dry, hold_until (0: a use), nonce ('' none), quiet, and for a use ``keep`` (store its body).
+-- ``claim_check`` gives back what has ended and decides: a number is the final answer (0: the user's
+-- uses are taken, -1: the code's; a use number: the claim of this nonce, found again); otherwise a
+-- state for ``claim_apply``, which writes the claim and returns its use number.
+local function claim_check(c)
+  local freed, cents_freed = 0, 0
+  if c.holds then
+    freed, cents_freed = collect_code(c.prefix, c.holds, c.totals, c.now, c.dry)
+    if not c.dry then
+      freed, cents_freed = 0, 0
+    end
+  end
+  local key, value, top = find(c.prefix, c.field, c.bits)
+  local s = {key = key, value = value, top = top, claims = 0, extra = false, x = extra_key(c.prefix, c.field)}
+  if key then
+    s.claims = uses_of(value)
+    local live = s.claims
+    if redis.call('EXISTS', s.x) == 1 then
+      s.extra = true
+      if c.dry then
+        live = live_count(s.x, c.now)
+      else
+        collect_user(s.x, c.now, c.totals, c.holds, c.field)
+        live = tonumber(redis.call('HGET', s.x, 'a'))
+        if c.nonce ~= '' then
+          local mine = redis.call('HGET', s.x, 'k' .. c.nonce)
+          if mine and is_live(s.x, mine, c.now) then
+            return tonumber(mine)
+          end
+        end
+      end
+    end
+    if live >= c.per_user then
+      return 0
+    end
+  end
+  if c.totals then
+    local stored = redis.call('HMGET', c.totals, 'n', 'c')
+    local n, spent = (tonumber(stored[1]) or 0) - freed, (tonumber(stored[2]) or 0) - cents_freed
+    if (c.max_uses > 0 and n >= c.max_uses) or (c.budget >= 0 and spent + c.cents > c.budget) then
+      return -1
+    end
+  end
+  s.use = s.claims + 1
+  return s
+end
+
+local function claim_apply(c, s)
+  local x, use = s.x, s.use
+  if c.totals then
+    add_to_totals(c.totals, c.cents, c.expires)
+  end
+  if s.key then
+    redis.call('HSET', s.key, c.field, -(use * MULTI + seconds_of(s.value)))
+  else
+    insert(c.prefix, c.field, c.bits, c.now, c.expires, c.capacity, s.top)
+  end
+  if c.hold_until > 0 or s.extra or c.nonce ~= '' or c.keep then
+    ensure_extra(x, s.claims, c.expires)
+    redis.call('HINCRBY', x, 'a', 1)
+  end
+  if c.nonce ~= '' then
+    redis.call('HSET', x, 'k' .. c.nonce, use)
+  end
+  local entry = {c.sfield, c.payload}
+  if use > 1 or c.keep then
+    entry[#entry + 1], entry[#entry + 2] = 'n', use
+  end
+  if c.hold_until > 0 then
+    redis.call('HSET', x, 'h' .. use, c.hold_until .. ':' .. c.cents .. ':' .. c.payload)
+    if c.quiet then
+      redis.call('HSET', x, 'q' .. use, '1')
+    end
+    if c.holds then
+      redis.call('ZADD', c.holds, c.hold_until, c.field .. ':' .. use)
+      if redis.call('EXPIRETIME', c.holds) < 0 then
+        redis.call('EXPIREAT', c.holds, c.expires)
+      end
+    end
+    entry[#entry + 1], entry[#entry + 2], entry[#entry + 3], entry[#entry + 4] = 's', 'held', 'h', c.hold_until
+  elseif c.keep then
+    redis.call('HSET', x, 'u' .. use, '0:' .. c.cents .. ':' .. c.payload)
+  end
+  if not c.quiet then
+    redis.call('XADD', c.stream, '*', unpack(entry))
+  end
+  return use
 end

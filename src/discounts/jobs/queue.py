@@ -17,28 +17,27 @@ from typing import Any
 
 from celery import Celery
 from kombu import Queue
+from kombu.exceptions import OperationalError as KombuOperationalError
 
-from discounts.notify.broker import broker_transport, broker_transport_options, broker_url
+from discounts.background import DISPATCH_EVENTS, GENERATE_BATCH, PLAN_FANOUT
+from discounts.jobs.broker import broker_transport, broker_transport_options, broker_url
 from discounts.settings import Settings
 
 log = logging.getLogger(__name__)
 
-PLAN_FANOUT = "discounts.notify.plan_fanout"
 SEND_CHUNK = "discounts.notify.send_chunk"
 SWEEP_FANOUTS = "discounts.notify.sweep_fanouts"
 COPY_LEDGER = "discounts.notify.copy_ledger"
 SEND_BRAND_DIGESTS = "discounts.notify.send_brand_digests"
 PURGE_EXPIRED_USAGES = "discounts.notify.purge_expired_usages"
 FORGET_DELIVERIES = "discounts.notify.forget_deliveries"
-GENERATE_BATCH = "discounts.codes.generate_batch"
 
 #: The ledger copy runs this often; it loops while full batches come back.
 LEDGER_COPY_SECONDS = 1.0
 PURGE_SECONDS = 3600.0
 FORGET_DELIVERIES_SECONDS = 600.0
-
-#: Where a request's session finds the publisher (see ``fanout.schedule_fanout``).
-SESSION_KEY = "discounts.task_publisher"
+#: Events whose prompt dispatch was lost (a broker outage) wait at most this long.
+DISPATCH_SECONDS = 5.0
 
 
 def queue_names(settings: Settings) -> tuple[str, str]:
@@ -87,6 +86,7 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
 
     return {
         "copy-ledger": every(LEDGER_COPY_SECONDS, COPY_LEDGER),
+        "dispatch-events": every(DISPATCH_SECONDS, DISPATCH_EVENTS),
         "send-brand-digests": every(settings.brand_digest_seconds, SEND_BRAND_DIGESTS),
         "sweep-fanouts": every(settings.fanout_sweep_seconds, SWEEP_FANOUTS),
         "purge-expired-usages": every(PURGE_SECONDS, PURGE_EXPIRED_USAGES),
@@ -111,29 +111,24 @@ class TaskPublisher:
     def generate_batch(self, batch_id: str) -> None:
         self.app.send_task(GENERATE_BATCH, args=[batch_id])
 
-    def plan_fanout_soon(self, code_id: str) -> None:
-        """Publish from a background thread: a slow or absent broker delays the mail, never the response.
+    def soon(self, job: str, argument: str | None = None) -> None:
+        """Publish from a background thread: a slow or absent broker delays the work, never the response.
 
-        A failure here only logs: the fan-out's outbox row is still ``queued``, and the
-        periodic sweep enqueues it once the broker is back.
+        A failure here only logs: the work's row (a queued fan-out, a queued batch, an event not
+        dispatched) is still there, and a periodic job enqueues it once the broker is back.
         """
-        self._soon(PLAN_FANOUT, code_id, "the fan-out of")
-
-    def generate_batch_soon(self, batch_id: str) -> None:
-        """The same for a new batch: its row stays ``queued`` until a step runs, and the sweep enqueues it."""
-        self._soon(GENERATE_BATCH, batch_id, "the generation of batch")
-
-    def _soon(self, task: str, argument: str, what: str) -> None:
         if self._background is None:
             self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="task-publisher")
         # In the caller's context, so that a warning from the thread carries the request's id.
-        self._background.submit(contextvars.copy_context().run, self._publish_once, task, argument, what)
+        self._background.submit(contextvars.copy_context().run, self._publish_once, job, argument)
 
-    def _publish_once(self, task: str, argument: str, what: str) -> None:
+    def _publish_once(self, job: str, argument: str | None) -> None:
         try:
-            self.app.send_task(task, args=[argument], retry=False)
+            self.app.send_task(job, args=[] if argument is None else [argument], retry=False)
+        except (KombuOperationalError, ConnectionError) as exc:  # the broker is down: expected, and retried
+            log.warning("could not enqueue %s %s now (%r); a periodic job will", job, argument or "", exc)
         except Exception:
-            log.warning("could not enqueue %s %s now; the sweep will", what, argument, exc_info=True)
+            log.warning("could not enqueue %s %s now; a periodic job will", job, argument or "", exc_info=True)
 
     def close(self) -> None:
         if self._background is not None:

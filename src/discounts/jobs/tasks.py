@@ -1,4 +1,6 @@
-"""The Celery tasks: thin shells that run the async jobs (fan-outs, digests, batches) on the worker's loop.
+"""The Celery tasks of every domain: thin shells that run its async jobs on the worker's loop.
+
+Fan-outs and digests (notify), batches (codes), the ledger copy (usage), dispatching events.
 
 Each worker process gets one event loop and one set of connections (database, usage store,
 mail templates), built on its first task after the fork and kept for its lifetime.
@@ -15,18 +17,15 @@ from typing import Any, TypeVar
 
 from celery.signals import worker_process_shutdown
 
+from discounts.background import DISPATCH_EVENTS, GENERATE_BATCH, PLAN_FANOUT
 from discounts.clock import utcnow
 from discounts.codes.generation import StepOutcome, generate_step, stuck_batches
 from discounts.errors import UNREACHABLE, MailTemporaryError
-from discounts.notify.chunks import ChunkOutcome, send_chunk
-from discounts.notify.context import Notifier
-from discounts.notify.digest import copy_usages, send_brand_digests
-from discounts.notify.fanout import forget_deliveries, plan_fanout, sweep
-from discounts.notify.queue import (
+from discounts.events.dispatch import dispatch
+from discounts.jobs.listeners import LISTENERS
+from discounts.jobs.queue import (
     COPY_LEDGER,
     FORGET_DELIVERIES,
-    GENERATE_BATCH,
-    PLAN_FANOUT,
     PURGE_EXPIRED_USAGES,
     SEND_BRAND_DIGESTS,
     SEND_CHUNK,
@@ -34,6 +33,10 @@ from discounts.notify.queue import (
     TaskPublisher,
     make_celery,
 )
+from discounts.notify.chunks import ChunkOutcome, send_chunk
+from discounts.notify.context import Notifier
+from discounts.notify.digest import copy_usages, send_brand_digests
+from discounts.notify.fanout import forget_deliveries, plan_fanout, sweep
 from discounts.runtime import Runtime
 from discounts.settings import get_settings
 
@@ -52,7 +55,7 @@ class WorkerProcess:
         self.pid = os.getpid()
         self.loop = asyncio.new_event_loop()
         settings.ensure_data_dir()
-        self.runtime = Runtime.start(settings)
+        self.runtime = Runtime.start(settings, background=publisher)
         self.notifier = Notifier.build(settings, self.runtime.sessions)
 
     def run(self, job: Callable[[Runtime, Notifier], Awaitable[T]]) -> T:
@@ -121,14 +124,12 @@ def send_chunk_task(chunk_id: int) -> str:
 
 @celery_app.task(name=GENERATE_BATCH)
 def generate_batch_task(batch_id: str) -> str:
-    """One step of a batch's generation; it enqueues the next, and the distribution after the last."""
+    """One step of a batch's generation; it enqueues the next (the last one records ``batch.done``)."""
     step = run(
         lambda runtime, _: generate_step(runtime.sessions, batch_id, utcnow(), chunk_size=settings.batch_chunk_size)
     )
     if step.outcome is StepOutcome.more:
         publisher.generate_batch(batch_id)
-    elif step.distribution is not None:
-        publisher.plan_fanout(step.distribution)
     return step.outcome.value
 
 
@@ -160,9 +161,20 @@ def sweep_fanouts_task() -> dict[str, int]:
 
 @celery_app.task(name=COPY_LEDGER)
 def copy_ledger_task() -> int | None:
-    return run_periodic(
-        COPY_LEDGER, lambda runtime, _: copy_usages(runtime.store, runtime.sessions, settings.ledger_batch_size)
+    """Copy the usage store's stream to the ledger, then hand the events the copy recorded to their listeners."""
+    copied = run_periodic(
+        COPY_LEDGER,
+        lambda runtime, _: copy_usages(runtime.store, runtime.sessions, settings.ledger_batch_size, runtime.drains),
     )
+    if copied:
+        run_periodic(DISPATCH_EVENTS, lambda runtime, _: dispatch(runtime.sessions, LISTENERS, utcnow()))
+    return copied
+
+
+@celery_app.task(name=DISPATCH_EVENTS)
+def dispatch_events_task() -> int | None:
+    """Events recorded and not yet heard: right after a request or a step commits them, and every few seconds."""
+    return run_periodic(DISPATCH_EVENTS, lambda runtime, _: dispatch(runtime.sessions, LISTENERS, utcnow()))
 
 
 @celery_app.task(name=SEND_BRAND_DIGESTS)

@@ -27,7 +27,7 @@ def broker_url(settings: Settings) -> str:
 
 def broker_transport(settings: Settings) -> str | None:
     """The embedded broker's transport: kombu's filesystem one, with whole-file writes (see embedded_broker)."""
-    return "discounts.notify.embedded_broker:Transport" if settings.is_embedded_broker else None
+    return "discounts.jobs.embedded_broker:Transport" if settings.is_embedded_broker else None
 
 
 async def ping_broker(settings: Settings) -> None:

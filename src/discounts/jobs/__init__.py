@@ -1,0 +1,1 @@
+"""The background work of every domain: Celery's configuration, its tasks, and who listens to events."""

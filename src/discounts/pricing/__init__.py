@@ -1,0 +1,1 @@
+"""Pricing: what a rule takes off which lines of a cart, to the cent. Pure code on integer cents, no I/O."""

@@ -1,0 +1,1 @@
+"""Signed webhooks (Standard Webhooks): endpoints, a listener of events, and the deliverer."""
