@@ -25,6 +25,94 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/cartquote/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Quote Cart
+         * @description A cart priced line by line with its codes, each refused one listed with its reason; nothing recorded.
+         */
+        post: operations["quote_cart_api_v1_cartquote__post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/cartredemption/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Redeem Cart
+         * @description Redeem every code of the cart, or none (409 ``cart_rejected`` lists what would be refused).
+         *
+         *     With ``"hold": true`` the codes are held for the checkout: confirm them together once paid,
+         *     or release them; a hold left alone gives everything back at ``hold_expires_at``.
+         */
+        post: operations["redeem_cart_api_v1_cartredemption__post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/cartredemption/{cart_id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Give Back Cart
+         * @description Release a held cart or roll back a used one: every usage of it still held or used comes back.
+         *
+         *     Those given back alone before stay so. A second DELETE, or one after the hold ended: 404.
+         */
+        delete: operations["give_back_cart_api_v1_cartredemption__cart_id___delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/cartredemption/{cart_id}/confirm/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Confirm Cart
+         * @description Confirm a held cart (the payment went through): every code of it is used now. Again: the same answer.
+         *
+         *     The cart's user or the marketplace's service may; unknown or someone else's: 404
+         *     ``cart_not_found``; after the hold ended: 410 ``hold_expired``; a brand: 403.
+         */
+        post: operations["confirm_cart_api_v1_cartredemption__cart_id__confirm__post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/dashboardlink/": {
         parameters: {
             query?: never;
@@ -438,6 +526,117 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/webhooks/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Webhooks
+         * @description The endpoints this principal created (a brand: the brand's), oldest first; never their secrets.
+         */
+        get: operations["list_webhooks_api_v1_webhooks__get"];
+        put?: never;
+        /**
+         * Create Webhook
+         * @description Subscribe a URL to events; the answer carries its signing ``secret``, shown this once.
+         *
+         *     A brand's endpoint is sent the brand's own events; the marketplace service's, every brand's.
+         */
+        post: operations["create_webhook_api_v1_webhooks__post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhooks/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Webhook */
+        get: operations["get_webhook_api_v1_webhooks__id___get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Webhook
+         * @description Nothing more is sent to it; deliveries it was still owed are dropped.
+         */
+        delete: operations["delete_webhook_api_v1_webhooks__id___delete"];
+        options?: never;
+        head?: never;
+        /**
+         * Update Webhook
+         * @description Change its ``url``, ``events``, ``description``, or disable and enable it.
+         */
+        patch: operations["update_webhook_api_v1_webhooks__id___patch"];
+        trace?: never;
+    };
+    "/api/v1/webhooks/{id}/deliveries/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Webhook Deliveries
+         * @description Its latest 100 attempts, newest first.
+         */
+        get: operations["webhook_deliveries_api_v1_webhooks__id__deliveries__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhooks/{id}/secret/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate Webhook Secret
+         * @description A new secret, shown this once; for 24 hours each delivery is signed with the old one too.
+         */
+        post: operations["rotate_webhook_secret_api_v1_webhooks__id__secret__post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhooks/{id}/test/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Test Webhook
+         * @description Send a ``ping`` now (whatever its ``events``; not retried) and answer how it went.
+         */
+        post: operations["test_webhook_api_v1_webhooks__id__test__post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -502,6 +701,81 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * Allocation
+         * @description How much of a code's discount lands on one line (lines that get nothing are left out).
+         */
+        Allocation: {
+            /**
+             * Amount
+             * @example 120.00
+             */
+            amount: string;
+            /** Line */
+            line: string;
+        };
+        /**
+         * AppliedCode
+         * @description A code as applied: ``discount`` for a percent rule, ``amount_off`` and ``currency`` for a fixed one.
+         */
+        AppliedCode: {
+            /**
+             * Allocations
+             * @description Where its discount lands, line by line; sums to it exactly
+             */
+            allocations: components["schemas"]["Allocation"][];
+            /**
+             * Amount Off
+             * @description The fixed amount off (fixed-amount rules only)
+             */
+            amount_off?: string | null;
+            /** Brand */
+            brand: string;
+            /** Code */
+            code: string;
+            /**
+             * Currency
+             * @description The fixed amount's currency
+             */
+            currency?: string | null;
+            /**
+             * Discount
+             * @description Percent off (percent rules only)
+             */
+            discount?: number | null;
+            /**
+             * Discount Amount
+             * @example 120.00
+             */
+            discount_amount: string;
+        };
+        /** AttemptOut */
+        AttemptOut: {
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** Attempt */
+            attempt: number;
+            /**
+             * Error
+             * @description Why there was no status (or no 2xx), or null
+             */
+            error: string | null;
+            /**
+             * Event
+             * @description The event's id (`webhook-id`)
+             */
+            event: string;
+            /**
+             * Status
+             * @description The receiver's HTTP status; null when there was none
+             */
+            status: number | null;
+            /** Type */
+            type: string;
+        };
         /**
          * BatchIn
          * @description ``count`` single-use codes ``prefix`` + ``length`` random characters, generated in the background.
@@ -653,17 +927,184 @@ export interface components {
              */
             unsubscribed?: boolean | null;
         };
-        /** CartItem */
+        /**
+         * CartIn
+         * @description A marketplace cart and the codes the shopper brings (of one brand or several).
+         */
+        CartIn: {
+            /**
+             * Codes
+             * @description 1 to 10 code strings, any case, each once
+             */
+            codes: string[];
+            /**
+             * Currency
+             * @description The order's currency; required by a rule that has one
+             * @default null
+             */
+            currency?: string | null;
+            /**
+             * Lines
+             * @description 1 to 1,000 lines
+             */
+            lines: components["schemas"]["CartItem"][];
+            /** User */
+            user: string;
+        };
+        /**
+         * CartItem
+         * @description A cart line (API.md part 3); ``id`` defaults to the line's position in the list ("0", "1", …).
+         */
         CartItem: {
             /** Brand */
             brand: string;
+            /**
+             * Categories
+             * @description Categories a rule's `categories` may name
+             */
+            categories?: string[];
+            /**
+             * Id
+             * @description The line's id (default: its position, `"0"`, `"1"`, …)
+             * @default null
+             */
+            id?: string | null;
             /**
              * Price
              * @description A decimal string (or number) with at most 2 fraction digits
              */
             price: string | number;
+            /**
+             * Product
+             * @description The product (SKU) a rule's `products` may name
+             * @default null
+             */
+            product?: string | null;
             /** Quantity */
             quantity: number;
+        };
+        /**
+         * CartQuoteOut
+         * @description The cart priced: the codes applied in order, each refused one with its reason; nothing recorded.
+         */
+        CartQuoteOut: {
+            /**
+             * Amount
+             * @description The subtotals together
+             * @example 120.00
+             */
+            amount: string;
+            /**
+             * Amount To Pay
+             * @example 120.00
+             */
+            amount_to_pay: string;
+            /**
+             * Applied
+             * @description In the order applied: ascending priority, then the request's
+             */
+            applied: components["schemas"]["AppliedCode"][];
+            /**
+             * Currency
+             * @description The request's currency (null when it named none)
+             */
+            currency: string | null;
+            /**
+             * Discount Amount
+             * @description Every applied code's discount together
+             * @example 120.00
+             */
+            discount_amount: string;
+            /** Lines */
+            lines: components["schemas"]["LineTotal"][];
+            /**
+             * Rejected
+             * @description Refused codes in the order of the request (maybe empty)
+             */
+            rejected: components["schemas"]["RejectedCode"][];
+            /** User */
+            user: string;
+        };
+        /** CartRedemptionIn */
+        CartRedemptionIn: {
+            /**
+             * Codes
+             * @description 1 to 10 code strings, any case, each once
+             */
+            codes: string[];
+            /**
+             * Currency
+             * @description The order's currency; required by a rule that has one
+             * @default null
+             */
+            currency?: string | null;
+            /**
+             * Hold
+             * @description Hold the codes during checkout (status `held`), to confirm or release together
+             * @default false
+             */
+            hold?: boolean;
+            /**
+             * Lines
+             * @description 1 to 1,000 lines
+             */
+            lines: components["schemas"]["CartItem"][];
+            /** User */
+            user: string;
+        };
+        /**
+         * CartRedemptionOut
+         * @description A cart redeemed all or nothing: every code is a usage, held or used together.
+         */
+        CartRedemptionOut: {
+            /**
+             * Amount
+             * @description The subtotals together
+             * @example 120.00
+             */
+            amount: string;
+            /**
+             * Amount To Pay
+             * @example 120.00
+             */
+            amount_to_pay: string;
+            /** Applied */
+            applied: components["schemas"]["RedeemedCode"][];
+            /**
+             * Currency
+             * @description The request's currency (null when it named none)
+             */
+            currency: string | null;
+            /**
+             * Discount Amount
+             * @description Every applied code's discount together
+             * @example 120.00
+             */
+            discount_amount: string;
+            /**
+             * Hold Expires At
+             * @description Only for a hold: when it gives itself back
+             */
+            hold_expires_at?: string | null;
+            /**
+             * Id
+             * @description The cart redemption's id: confirm or release it with it
+             */
+            id: string;
+            /** Lines */
+            lines: components["schemas"]["LineTotal"][];
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "held" | "used";
+            /**
+             * Used At
+             * Format: date-time
+             */
+            used_at: string;
+            /** User */
+            user: string;
         };
         /** CodeIn */
         CodeIn: {
@@ -826,6 +1267,89 @@ export interface components {
             /** Uses */
             uses: number;
         };
+        /** EndpointIn */
+        EndpointIn: {
+            /** Description */
+            description?: string | null;
+            /** Events */
+            events?: ("code.created" | "usage.used" | "usage.held" | "usage.released" | "code.exhausted" | "batch.done")[] | null;
+            /**
+             * Url
+             * @description `http` or `https`; a loopback, private, link-local or multicast address is refused
+             */
+            url: string;
+        };
+        /** EndpointOut */
+        EndpointOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Description */
+            description: string | null;
+            /**
+             * Disabled Reason
+             * @description Why the service disabled it, if it did
+             */
+            disabled_reason?: string | null;
+            /** Enabled */
+            enabled: boolean;
+            /**
+             * Events
+             * @description The event types it is sent
+             */
+            events: string[];
+            /** Id */
+            id: string;
+            /** Url */
+            url: string;
+        };
+        /**
+         * EndpointPatch
+         * @description Only the fields given change; ``enabled: true`` also clears a disabling by the service.
+         */
+        EndpointPatch: {
+            /** Description */
+            description?: string | null;
+            /** Enabled */
+            enabled?: boolean | null;
+            /** Events */
+            events?: ("code.created" | "usage.used" | "usage.held" | "usage.released" | "code.exhausted" | "batch.done")[] | null;
+            /** Url */
+            url?: string | null;
+        };
+        /** EndpointWithSecret */
+        EndpointWithSecret: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Description */
+            description: string | null;
+            /**
+             * Disabled Reason
+             * @description Why the service disabled it, if it did
+             */
+            disabled_reason?: string | null;
+            /** Enabled */
+            enabled: boolean;
+            /**
+             * Events
+             * @description The event types it is sent
+             */
+            events: string[];
+            /** Id */
+            id: string;
+            /**
+             * Secret
+             * @description `whsec_` + base64 of the signing key: shown now, and never again
+             */
+            secret: string;
+            /** Url */
+            url: string;
+        };
         /**
          * FanoutProgress
          * @description How far the e-mailing of a new code has got.
@@ -890,6 +1414,29 @@ export interface components {
              */
             validity: string;
         };
+        /** LineTotal */
+        LineTotal: {
+            /**
+             * Discount
+             * @description What every applied code took off this line together
+             * @example 120.00
+             */
+            discount: string;
+            /** Id */
+            id: string;
+            /**
+             * Subtotal
+             * @description price × quantity
+             * @example 120.00
+             */
+            subtotal: string;
+            /**
+             * Total
+             * @description subtotal − discount, never below zero
+             * @example 120.00
+             */
+            total: string;
+        };
         /**
          * Problem
          * @description RFC 9457 problem details; ``code`` is the stable reason clients switch on.
@@ -909,6 +1456,12 @@ export interface components {
              * @default null
              */
             instance?: string | null;
+            /**
+             * Rejected
+             * @description `cart_rejected` only: each code of the cart that would be refused, and why
+             * @default null
+             */
+            rejected?: components["schemas"]["RejectedCode"][] | null;
             /**
              * Request Id
              * @description The request's X-Request-ID, for support and logs
@@ -956,6 +1509,11 @@ export interface components {
          */
         QuoteOut: {
             /**
+             * Allocations
+             * @description With `items`: the discount line by line (largest remainder; sums to it exactly)
+             */
+            allocations?: components["schemas"]["Allocation"][] | null;
+            /**
              * Amount
              * @example 120.00
              */
@@ -970,6 +1528,11 @@ export interface components {
              * @example 120.00
              */
             amount_to_pay: string;
+            /**
+             * Cart
+             * @description The cart redemption this usage is part of, if any
+             */
+            cart?: string | null;
             /** Code */
             code: string;
             /**
@@ -989,6 +1552,43 @@ export interface components {
             discount_amount: string;
             /** User */
             user: string;
+        };
+        /** RedeemedCode */
+        RedeemedCode: {
+            /**
+             * Allocations
+             * @description Where its discount lands, line by line; sums to it exactly
+             */
+            allocations: components["schemas"]["Allocation"][];
+            /**
+             * Amount Off
+             * @description The fixed amount off (fixed-amount rules only)
+             */
+            amount_off?: string | null;
+            /** Brand */
+            brand: string;
+            /** Code */
+            code: string;
+            /**
+             * Currency
+             * @description The fixed amount's currency
+             */
+            currency?: string | null;
+            /**
+             * Discount
+             * @description Percent off (percent rules only)
+             */
+            discount?: number | null;
+            /**
+             * Discount Amount
+             * @example 120.00
+             */
+            discount_amount: string;
+            /**
+             * Usage
+             * @description The id of this code's usage: a usage like any other (it can be given back alone)
+             */
+            usage: string;
         };
         /**
          * RedemptionIn
@@ -1034,6 +1634,11 @@ export interface components {
         /** RedemptionOut */
         RedemptionOut: {
             /**
+             * Allocations
+             * @description With `items`: the discount line by line (largest remainder; sums to it exactly)
+             */
+            allocations?: components["schemas"]["Allocation"][] | null;
+            /**
              * Amount
              * @example 120.00
              */
@@ -1048,6 +1653,11 @@ export interface components {
              * @example 120.00
              */
             amount_to_pay: string;
+            /**
+             * Cart
+             * @description The cart redemption this usage is part of, if any
+             */
+            cart?: string | null;
             /** Code */
             code: string;
             /**
@@ -1088,6 +1698,21 @@ export interface components {
             /** User */
             user: string;
         };
+        /** RejectedCode */
+        RejectedCode: {
+            /**
+             * Code
+             * @description The code as the request named it, upper-cased
+             */
+            code: string;
+            /** Detail */
+            detail: string;
+            /**
+             * Reason
+             * @description The problem `code` a single redemption of it would get, or `not_applicable`, `combination_disallowed`
+             */
+            reason: string;
+        };
         /**
          * RuleIn
          * @description Exactly one kind of discount (``discount`` or ``amount_off``); every limit is optional.
@@ -1105,6 +1730,11 @@ export interface components {
              * @description Total discount given over all uses
              */
             budget?: (string | number) | null;
+            /**
+             * Categories
+             * @description Only its brand's lines with one of these categories (with `products`: either)
+             */
+            categories?: string[] | null;
             /**
              * Currency
              * @description ISO 4217, required with `amount_off`
@@ -1133,6 +1763,23 @@ export interface components {
              */
             min_amount?: (string | number) | null;
             /**
+             * Priority
+             * @description Codes of a cart are applied in ascending priority
+             * @default 100
+             */
+            priority?: number;
+            /**
+             * Products
+             * @description Only its brand's lines with one of these products (with `categories`: either)
+             */
+            products?: string[] | null;
+            /**
+             * Stackable
+             * @description May be combined with another code of the same brand on the same lines
+             * @default false
+             */
+            stackable?: boolean;
+            /**
              * Starts At
              * @description First moment the code can be used
              */
@@ -1156,6 +1803,8 @@ export interface components {
             brand: string;
             /** Budget */
             budget: string | null;
+            /** Categories */
+            categories: string[] | null;
             /** Currency */
             currency: string | null;
             /** Discount */
@@ -1170,6 +1819,12 @@ export interface components {
             max_uses_per_user: number;
             /** Min Amount */
             min_amount: string | null;
+            /** Priority */
+            priority: number;
+            /** Products */
+            products: string[] | null;
+            /** Stackable */
+            stackable: boolean;
             /** Starts At */
             starts_at: string | null;
         };
@@ -1220,6 +1875,11 @@ export interface components {
          */
         UsageRow: {
             /**
+             * Allocations
+             * @description Its discount line by line (with lines)
+             */
+            allocations?: components["schemas"]["Allocation"][] | null;
+            /**
              * Amount
              * @example 120.00
              */
@@ -1229,6 +1889,11 @@ export interface components {
              * @example 120.00
              */
             amount_to_pay: string;
+            /**
+             * Cart
+             * @description The cart redemption it was part of, if any
+             */
+            cart?: string | null;
             /**
              * Changed At
              * @description When it was confirmed, released or rolled back
@@ -1364,7 +2029,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1373,7 +2038,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1462,7 +2127,321 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    quote_cart_api_v1_cartquote__post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CartIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CartQuoteOut"];
+                };
+            };
+            /** @description No token, or an invalid, expired or wrongly signed one (`unauthenticated`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller may not do this (`forbidden`, `brand_mismatch`, `user_mismatch`, `not_in_group`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the service takes (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    redeem_cart_api_v1_cartredemption__post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Retry safely: the same key with the same body replays the first answer (with `Idempotent-Replayed: true`); with another body → 422 `idempotency_key_reused`; while the first request runs → 409 `idempotency_in_progress`. Scoped to the token's subject, kept at least 24 hours. */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CartRedemptionIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CartRedemptionOut"];
+                };
+            };
+            /** @description No token, or an invalid, expired or wrongly signed one (`unauthenticated`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller may not do this (`forbidden`, `brand_mismatch`, `user_mismatch`, `not_in_group`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A conflict with stored state (`code_exists`, `code_already_used`, `code_not_active`, `code_exhausted`, `cart_rejected` with `rejected`, `idempotency_in_progress`, `batch_not_ready`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the service takes (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    give_back_cart_api_v1_cartredemption__cart_id___delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A cart redemption's `id`, as its redemption returned it */
+                cart_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No token, or an invalid, expired or wrongly signed one (`unauthenticated`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller may not do this (`forbidden`, `brand_mismatch`, `user_mismatch`, `not_in_group`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), see `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    confirm_cart_api_v1_cartredemption__cart_id__confirm__post: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Retry safely: the same key with the same body replays the first answer (with `Idempotent-Replayed: true`); with another body → 422 `idempotency_key_reused`; while the first request runs → 409 `idempotency_in_progress`. Scoped to the token's subject, kept at least 24 hours. */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description A cart redemption's `id`, as its redemption returned it */
+                cart_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CartRedemptionOut"];
+                };
+            };
+            /** @description No token, or an invalid, expired or wrongly signed one (`unauthenticated`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller may not do this (`forbidden`, `brand_mismatch`, `user_mismatch`, `not_in_group`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The code's validity has passed (`code_expired`), or the checkout hold has (`hold_expired`) */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1522,7 +2501,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1549,7 +2528,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1659,7 +2638,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1668,7 +2647,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A conflict with stored state (`code_exists`, `code_already_used`, `code_not_active`, `code_exhausted`, `idempotency_in_progress`, `batch_not_ready`) */
+            /** @description A conflict with stored state (`code_exists`, `code_already_used`, `code_not_active`, `code_exhausted`, `cart_rejected` with `rejected`, `idempotency_in_progress`, `batch_not_ready`) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1695,7 +2674,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1754,7 +2733,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1763,7 +2742,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1822,7 +2801,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1831,7 +2810,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1893,7 +2872,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1902,7 +2881,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1966,7 +2945,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1975,7 +2954,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2034,7 +3013,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2043,7 +3022,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2153,7 +3132,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2180,7 +3159,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2239,7 +3218,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2248,7 +3227,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2307,7 +3286,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2316,7 +3295,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A conflict with stored state (`code_exists`, `code_already_used`, `code_not_active`, `code_exhausted`, `idempotency_in_progress`, `batch_not_ready`) */
+            /** @description A conflict with stored state (`code_exists`, `code_already_used`, `code_not_active`, `code_exhausted`, `cart_rejected` with `rejected`, `idempotency_in_progress`, `batch_not_ready`) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2325,7 +3304,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2385,7 +3364,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2394,7 +3373,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A conflict with stored state (`code_exists`, `code_already_used`, `code_not_active`, `code_exhausted`, `idempotency_in_progress`, `batch_not_ready`) */
+            /** @description A conflict with stored state (`code_exists`, `code_already_used`, `code_not_active`, `code_exhausted`, `cart_rejected` with `rejected`, `idempotency_in_progress`, `batch_not_ready`) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2421,7 +3400,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2481,7 +3460,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2490,7 +3469,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A conflict with stored state (`code_exists`, `code_already_used`, `code_not_active`, `code_exhausted`, `idempotency_in_progress`, `batch_not_ready`) */
+            /** @description A conflict with stored state (`code_exists`, `code_already_used`, `code_not_active`, `code_exhausted`, `cart_rejected` with `rejected`, `idempotency_in_progress`, `batch_not_ready`) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2526,7 +3505,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2589,7 +3568,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2598,7 +3577,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A conflict with stored state (`code_exists`, `code_already_used`, `code_not_active`, `code_exhausted`, `idempotency_in_progress`, `batch_not_ready`) */
+            /** @description A conflict with stored state (`code_exists`, `code_already_used`, `code_not_active`, `code_exhausted`, `cart_rejected` with `rejected`, `idempotency_in_progress`, `batch_not_ready`) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2634,7 +3613,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2691,7 +3670,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2700,7 +3679,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2762,7 +3741,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2780,7 +3759,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2887,7 +3866,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2914,7 +3893,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2955,7 +3934,7 @@ export interface operations {
                     "text/html": string;
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2965,7 +3944,7 @@ export interface operations {
                     "text/html": unknown;
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2997,7 +3976,7 @@ export interface operations {
                     "text/html": string;
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3007,7 +3986,7 @@ export interface operations {
                     "text/html": unknown;
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3076,7 +4055,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3134,7 +4113,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3143,7 +4122,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3232,7 +4211,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3243,6 +4222,415 @@ export interface operations {
             };
             /** @description Too many requests (`rate_limited`), see `Retry-After` */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_webhooks_api_v1_webhooks__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndpointOut"][];
+                };
+            };
+            /** @description The caller may not do this (`forbidden`, `brand_mismatch`, `user_mismatch`, `not_in_group`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    create_webhook_api_v1_webhooks__post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EndpointIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndpointWithSecret"];
+                };
+            };
+            /** @description The caller may not do this (`forbidden`, `brand_mismatch`, `user_mismatch`, `not_in_group`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the service takes (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_webhook_api_v1_webhooks__id___get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndpointOut"];
+                };
+            };
+            /** @description The caller may not do this (`forbidden`, `brand_mismatch`, `user_mismatch`, `not_in_group`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_webhook_api_v1_webhooks__id___delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The caller may not do this (`forbidden`, `brand_mismatch`, `user_mismatch`, `not_in_group`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    update_webhook_api_v1_webhooks__id___patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EndpointPatch"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndpointOut"];
+                };
+            };
+            /** @description The caller may not do this (`forbidden`, `brand_mismatch`, `user_mismatch`, `not_in_group`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the service takes (`payload_too_large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON (`unsupported_media_type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    webhook_deliveries_api_v1_webhooks__id__deliveries__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AttemptOut"][];
+                };
+            };
+            /** @description The caller may not do this (`forbidden`, `brand_mismatch`, `user_mismatch`, `not_in_group`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    rotate_webhook_secret_api_v1_webhooks__id__secret__post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EndpointWithSecret"];
+                };
+            };
+            /** @description The caller may not do this (`forbidden`, `brand_mismatch`, `user_mismatch`, `not_in_group`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    test_webhook_api_v1_webhooks__id__test__post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AttemptOut"];
+                };
+            };
+            /** @description The caller may not do this (`forbidden`, `brand_mismatch`, `user_mismatch`, `not_in_group`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -10,6 +10,7 @@ from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.field_error import FieldError
+    from ..models.rejected_code import RejectedCode
 
 
 T = TypeVar("T", bound="Problem")
@@ -27,6 +28,8 @@ class Problem:
         type_ (str):
         errors (list[FieldError] | None | Unset):
         instance (None | str | Unset):
+        rejected (list[RejectedCode] | None | Unset): `cart_rejected` only: each code of the cart that would be refused,
+            and why
         request_id (None | str | Unset): The request's X-Request-ID, for support and logs
     """
 
@@ -37,6 +40,7 @@ class Problem:
     type_: str
     errors: list[FieldError] | None | Unset = UNSET
     instance: None | str | Unset = UNSET
+    rejected: list[RejectedCode] | None | Unset = UNSET
     request_id: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -69,6 +73,18 @@ class Problem:
         else:
             instance = self.instance
 
+        rejected: list[dict[str, Any]] | None | Unset
+        if isinstance(self.rejected, Unset):
+            rejected = UNSET
+        elif isinstance(self.rejected, list):
+            rejected = []
+            for rejected_type_0_item_data in self.rejected:
+                rejected_type_0_item = rejected_type_0_item_data.to_dict()
+                rejected.append(rejected_type_0_item)
+
+        else:
+            rejected = self.rejected
+
         request_id: None | str | Unset
         if isinstance(self.request_id, Unset):
             request_id = UNSET
@@ -90,6 +106,8 @@ class Problem:
             field_dict["errors"] = errors
         if instance is not UNSET:
             field_dict["instance"] = instance
+        if rejected is not UNSET:
+            field_dict["rejected"] = rejected
         if request_id is not UNSET:
             field_dict["request_id"] = request_id
 
@@ -98,6 +116,7 @@ class Problem:
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         from ..models.field_error import FieldError  # noqa: PLC0415
+        from ..models.rejected_code import RejectedCode  # noqa: PLC0415
 
         d = dict(src_dict)
         code = d.pop("code")
@@ -141,6 +160,28 @@ class Problem:
 
         instance = _parse_instance(d.pop("instance", UNSET))
 
+        def _parse_rejected(data: object) -> list[RejectedCode] | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, list):
+                    raise TypeError()
+                rejected_type_0 = []
+                _rejected_type_0 = data
+                for rejected_type_0_item_data in _rejected_type_0:
+                    rejected_type_0_item = RejectedCode.from_dict(rejected_type_0_item_data)
+
+                    rejected_type_0.append(rejected_type_0_item)
+
+                return rejected_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(list[RejectedCode] | None | Unset, data)
+
+        rejected = _parse_rejected(d.pop("rejected", UNSET))
+
         def _parse_request_id(data: object) -> None | str | Unset:
             if data is None:
                 return data
@@ -158,6 +199,7 @@ class Problem:
             type_=type_,
             errors=errors,
             instance=instance,
+            rejected=rejected,
             request_id=request_id,
         )
 

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
+
+if TYPE_CHECKING:
+    from ..models.allocation import Allocation
+
 
 T = TypeVar("T", bound="QuoteOut")
 
@@ -21,7 +25,10 @@ class QuoteOut:
         code (str):
         discount_amount (str):
         user (str):
+        allocations (list[Allocation] | None | Unset): With `items`: the discount line by line (largest remainder; sums
+            to it exactly)
         amount_off (None | str | Unset): The fixed amount off (fixed-amount rules only)
+        cart (None | str | Unset): The cart redemption this usage is part of, if any
         currency (None | str | Unset): The rule's currency, or the one the request named
         discount (int | None | Unset): Percent off (percent rules only)
     """
@@ -31,7 +38,9 @@ class QuoteOut:
     code: str
     discount_amount: str
     user: str
+    allocations: list[Allocation] | None | Unset = UNSET
     amount_off: None | str | Unset = UNSET
+    cart: None | str | Unset = UNSET
     currency: None | str | Unset = UNSET
     discount: int | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
@@ -47,11 +56,29 @@ class QuoteOut:
 
         user = self.user
 
+        allocations: list[dict[str, Any]] | None | Unset
+        if isinstance(self.allocations, Unset):
+            allocations = UNSET
+        elif isinstance(self.allocations, list):
+            allocations = []
+            for allocations_type_0_item_data in self.allocations:
+                allocations_type_0_item = allocations_type_0_item_data.to_dict()
+                allocations.append(allocations_type_0_item)
+
+        else:
+            allocations = self.allocations
+
         amount_off: None | str | Unset
         if isinstance(self.amount_off, Unset):
             amount_off = UNSET
         else:
             amount_off = self.amount_off
+
+        cart: None | str | Unset
+        if isinstance(self.cart, Unset):
+            cart = UNSET
+        else:
+            cart = self.cart
 
         currency: None | str | Unset
         if isinstance(self.currency, Unset):
@@ -76,8 +103,12 @@ class QuoteOut:
                 "user": user,
             }
         )
+        if allocations is not UNSET:
+            field_dict["allocations"] = allocations
         if amount_off is not UNSET:
             field_dict["amount_off"] = amount_off
+        if cart is not UNSET:
+            field_dict["cart"] = cart
         if currency is not UNSET:
             field_dict["currency"] = currency
         if discount is not UNSET:
@@ -87,6 +118,8 @@ class QuoteOut:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.allocation import Allocation  # noqa: PLC0415
+
         d = dict(src_dict)
         amount = d.pop("amount")
 
@@ -98,6 +131,28 @@ class QuoteOut:
 
         user = d.pop("user")
 
+        def _parse_allocations(data: object) -> list[Allocation] | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, list):
+                    raise TypeError()
+                allocations_type_0 = []
+                _allocations_type_0 = data
+                for allocations_type_0_item_data in _allocations_type_0:
+                    allocations_type_0_item = Allocation.from_dict(allocations_type_0_item_data)
+
+                    allocations_type_0.append(allocations_type_0_item)
+
+                return allocations_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(list[Allocation] | None | Unset, data)
+
+        allocations = _parse_allocations(d.pop("allocations", UNSET))
+
         def _parse_amount_off(data: object) -> None | str | Unset:
             if data is None:
                 return data
@@ -106,6 +161,15 @@ class QuoteOut:
             return cast(None | str | Unset, data)
 
         amount_off = _parse_amount_off(d.pop("amount_off", UNSET))
+
+        def _parse_cart(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        cart = _parse_cart(d.pop("cart", UNSET))
 
         def _parse_currency(data: object) -> None | str | Unset:
             if data is None:
@@ -131,7 +195,9 @@ class QuoteOut:
             code=code,
             discount_amount=discount_amount,
             user=user,
+            allocations=allocations,
             amount_off=amount_off,
+            cart=cart,
             currency=currency,
             discount=discount,
         )

@@ -19,24 +19,34 @@ class RuleIn:
         brand (str):
         amount_off (None | str | Unset): A fixed amount off, in `currency`
         budget (None | str | Unset): Total discount given over all uses
+        categories (list[str] | None | Unset): Only its brand's lines with one of these categories (with `products`:
+            either)
         currency (None | str | Unset): ISO 4217, required with `amount_off`
         discount (int | None | Unset):
         group (None | str | Unset): Only users of this group may use it and are e-mailed
         max_uses (int | None | Unset): Total uses by all users together
         max_uses_per_user (int | None | Unset): Uses per user (1 when not set)
         min_amount (None | str | Unset): The eligible amount must be at least this
+        priority (int | Unset): Codes of a cart are applied in ascending priority Default: 100.
+        products (list[str] | None | Unset): Only its brand's lines with one of these products (with `categories`:
+            either)
+        stackable (bool | Unset): May be combined with another code of the same brand on the same lines Default: False.
         starts_at (datetime.datetime | None | Unset): First moment the code can be used
     """
 
     brand: str
     amount_off: None | str | Unset = UNSET
     budget: None | str | Unset = UNSET
+    categories: list[str] | None | Unset = UNSET
     currency: None | str | Unset = UNSET
     discount: int | None | Unset = UNSET
     group: None | str | Unset = UNSET
     max_uses: int | None | Unset = UNSET
     max_uses_per_user: int | None | Unset = UNSET
     min_amount: None | str | Unset = UNSET
+    priority: int | Unset = 100
+    products: list[str] | None | Unset = UNSET
+    stackable: bool | Unset = False
     starts_at: datetime.datetime | None | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
@@ -53,6 +63,15 @@ class RuleIn:
             budget = UNSET
         else:
             budget = self.budget
+
+        categories: list[str] | None | Unset
+        if isinstance(self.categories, Unset):
+            categories = UNSET
+        elif isinstance(self.categories, list):
+            categories = self.categories
+
+        else:
+            categories = self.categories
 
         currency: None | str | Unset
         if isinstance(self.currency, Unset):
@@ -90,6 +109,19 @@ class RuleIn:
         else:
             min_amount = self.min_amount
 
+        priority = self.priority
+
+        products: list[str] | None | Unset
+        if isinstance(self.products, Unset):
+            products = UNSET
+        elif isinstance(self.products, list):
+            products = self.products
+
+        else:
+            products = self.products
+
+        stackable = self.stackable
+
         starts_at: None | str | Unset
         if isinstance(self.starts_at, Unset):
             starts_at = UNSET
@@ -109,6 +141,8 @@ class RuleIn:
             field_dict["amount_off"] = amount_off
         if budget is not UNSET:
             field_dict["budget"] = budget
+        if categories is not UNSET:
+            field_dict["categories"] = categories
         if currency is not UNSET:
             field_dict["currency"] = currency
         if discount is not UNSET:
@@ -121,6 +155,12 @@ class RuleIn:
             field_dict["max_uses_per_user"] = max_uses_per_user
         if min_amount is not UNSET:
             field_dict["min_amount"] = min_amount
+        if priority is not UNSET:
+            field_dict["priority"] = priority
+        if products is not UNSET:
+            field_dict["products"] = products
+        if stackable is not UNSET:
+            field_dict["stackable"] = stackable
         if starts_at is not UNSET:
             field_dict["starts_at"] = starts_at
 
@@ -148,6 +188,23 @@ class RuleIn:
             return cast(None | str | Unset, data)
 
         budget = _parse_budget(d.pop("budget", UNSET))
+
+        def _parse_categories(data: object) -> list[str] | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, list):
+                    raise TypeError()
+                categories_type_0 = cast(list[str], data)
+
+                return categories_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(list[str] | None | Unset, data)
+
+        categories = _parse_categories(d.pop("categories", UNSET))
 
         def _parse_currency(data: object) -> None | str | Unset:
             if data is None:
@@ -203,6 +260,27 @@ class RuleIn:
 
         min_amount = _parse_min_amount(d.pop("min_amount", UNSET))
 
+        priority = d.pop("priority", UNSET)
+
+        def _parse_products(data: object) -> list[str] | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, list):
+                    raise TypeError()
+                products_type_0 = cast(list[str], data)
+
+                return products_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(list[str] | None | Unset, data)
+
+        products = _parse_products(d.pop("products", UNSET))
+
+        stackable = d.pop("stackable", UNSET)
+
         def _parse_starts_at(data: object) -> datetime.datetime | None | Unset:
             if data is None:
                 return data
@@ -224,12 +302,16 @@ class RuleIn:
             brand=brand,
             amount_off=amount_off,
             budget=budget,
+            categories=categories,
             currency=currency,
             discount=discount,
             group=group,
             max_uses=max_uses,
             max_uses_per_user=max_uses_per_user,
             min_amount=min_amount,
+            priority=priority,
+            products=products,
+            stackable=stackable,
             starts_at=starts_at,
         )
 

@@ -18,6 +18,7 @@ class RuleOut:
         amount_off (None | str):
         brand (str):
         budget (None | str):
+        categories (list[str] | None):
         currency (None | str):
         discount (int | None):
         group (None | str):
@@ -25,12 +26,16 @@ class RuleOut:
         max_uses (int | None):
         max_uses_per_user (int):
         min_amount (None | str):
+        priority (int):
+        products (list[str] | None):
+        stackable (bool):
         starts_at (datetime.datetime | None):
     """
 
     amount_off: None | str
     brand: str
     budget: None | str
+    categories: list[str] | None
     currency: None | str
     discount: int | None
     group: None | str
@@ -38,6 +43,9 @@ class RuleOut:
     max_uses: int | None
     max_uses_per_user: int
     min_amount: None | str
+    priority: int
+    products: list[str] | None
+    stackable: bool
     starts_at: datetime.datetime | None
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -49,6 +57,13 @@ class RuleOut:
 
         budget: None | str
         budget = self.budget
+
+        categories: list[str] | None
+        if isinstance(self.categories, list):
+            categories = self.categories
+
+        else:
+            categories = self.categories
 
         currency: None | str
         currency = self.currency
@@ -69,6 +84,17 @@ class RuleOut:
         min_amount: None | str
         min_amount = self.min_amount
 
+        priority = self.priority
+
+        products: list[str] | None
+        if isinstance(self.products, list):
+            products = self.products
+
+        else:
+            products = self.products
+
+        stackable = self.stackable
+
         starts_at: None | str
         if isinstance(self.starts_at, datetime.datetime):
             starts_at = self.starts_at.isoformat()
@@ -82,6 +108,7 @@ class RuleOut:
                 "amount_off": amount_off,
                 "brand": brand,
                 "budget": budget,
+                "categories": categories,
                 "currency": currency,
                 "discount": discount,
                 "group": group,
@@ -89,6 +116,9 @@ class RuleOut:
                 "max_uses": max_uses,
                 "max_uses_per_user": max_uses_per_user,
                 "min_amount": min_amount,
+                "priority": priority,
+                "products": products,
+                "stackable": stackable,
                 "starts_at": starts_at,
             }
         )
@@ -114,6 +144,21 @@ class RuleOut:
             return cast(None | str, data)
 
         budget = _parse_budget(d.pop("budget"))
+
+        def _parse_categories(data: object) -> list[str] | None:
+            if data is None:
+                return data
+            try:
+                if not isinstance(data, list):
+                    raise TypeError()
+                categories_type_0 = cast(list[str], data)
+
+                return categories_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(list[str] | None, data)
+
+        categories = _parse_categories(d.pop("categories"))
 
         def _parse_currency(data: object) -> None | str:
             if data is None:
@@ -154,6 +199,25 @@ class RuleOut:
 
         min_amount = _parse_min_amount(d.pop("min_amount"))
 
+        priority = d.pop("priority")
+
+        def _parse_products(data: object) -> list[str] | None:
+            if data is None:
+                return data
+            try:
+                if not isinstance(data, list):
+                    raise TypeError()
+                products_type_0 = cast(list[str], data)
+
+                return products_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(list[str] | None, data)
+
+        products = _parse_products(d.pop("products"))
+
+        stackable = d.pop("stackable")
+
         def _parse_starts_at(data: object) -> datetime.datetime | None:
             if data is None:
                 return data
@@ -173,6 +237,7 @@ class RuleOut:
             amount_off=amount_off,
             brand=brand,
             budget=budget,
+            categories=categories,
             currency=currency,
             discount=discount,
             group=group,
@@ -180,6 +245,9 @@ class RuleOut:
             max_uses=max_uses,
             max_uses_per_user=max_uses_per_user,
             min_amount=min_amount,
+            priority=priority,
+            products=products,
+            stackable=stackable,
             starts_at=starts_at,
         )
 

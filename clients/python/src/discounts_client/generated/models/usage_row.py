@@ -2,12 +2,17 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..models.usage_row_status import UsageRowStatus
+from ..types import UNSET, Unset
+
+if TYPE_CHECKING:
+    from ..models.allocation import Allocation
+
 
 T = TypeVar("T", bound="UsageRow")
 
@@ -28,6 +33,8 @@ class UsageRow:
         use (int): Which of the user's uses of the code this is
         used_at (datetime.datetime):
         user (str):
+        allocations (list[Allocation] | None | Unset): Its discount line by line (with lines)
+        cart (None | str | Unset): The cart redemption it was part of, if any
     """
 
     amount: str
@@ -41,6 +48,8 @@ class UsageRow:
     use: int
     used_at: datetime.datetime
     user: str
+    allocations: list[Allocation] | None | Unset = UNSET
+    cart: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -75,6 +84,24 @@ class UsageRow:
 
         user = self.user
 
+        allocations: list[dict[str, Any]] | None | Unset
+        if isinstance(self.allocations, Unset):
+            allocations = UNSET
+        elif isinstance(self.allocations, list):
+            allocations = []
+            for allocations_type_0_item_data in self.allocations:
+                allocations_type_0_item = allocations_type_0_item_data.to_dict()
+                allocations.append(allocations_type_0_item)
+
+        else:
+            allocations = self.allocations
+
+        cart: None | str | Unset
+        if isinstance(self.cart, Unset):
+            cart = UNSET
+        else:
+            cart = self.cart
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -92,11 +119,17 @@ class UsageRow:
                 "user": user,
             }
         )
+        if allocations is not UNSET:
+            field_dict["allocations"] = allocations
+        if cart is not UNSET:
+            field_dict["cart"] = cart
 
         return field_dict
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.allocation import Allocation  # noqa: PLC0415
+
         d = dict(src_dict)
         amount = d.pop("amount")
 
@@ -151,6 +184,37 @@ class UsageRow:
 
         user = d.pop("user")
 
+        def _parse_allocations(data: object) -> list[Allocation] | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, list):
+                    raise TypeError()
+                allocations_type_0 = []
+                _allocations_type_0 = data
+                for allocations_type_0_item_data in _allocations_type_0:
+                    allocations_type_0_item = Allocation.from_dict(allocations_type_0_item_data)
+
+                    allocations_type_0.append(allocations_type_0_item)
+
+                return allocations_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(list[Allocation] | None | Unset, data)
+
+        allocations = _parse_allocations(d.pop("allocations", UNSET))
+
+        def _parse_cart(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        cart = _parse_cart(d.pop("cart", UNSET))
+
         usage_row = cls(
             amount=amount,
             amount_to_pay=amount_to_pay,
@@ -163,6 +227,8 @@ class UsageRow:
             use=use,
             used_at=used_at,
             user=user,
+            allocations=allocations,
+            cart=cart,
         )
 
         usage_row.additional_properties = d
