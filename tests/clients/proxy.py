@@ -13,18 +13,19 @@ HEAD_END = b"\r\n\r\n"
 
 
 class DropOneReply:
-    """Forwards everything, except: the first request whose head starts with ``request_line`` reaches
-    the service, its answer is read in full here and never sent on, and the client's connection
-    is closed. ``dropped`` is that answer; ``heads`` every request head that came through.
+    """Forwards everything, except: for each of ``request_lines`` (regular expressions matched at the
+    start of a request's head), the first request that matches reaches the service, its answer is
+    read in full here and never sent on, and the client's connection is closed. ``dropped`` holds
+    those answers by pattern; ``heads`` every request head that came through.
     """
 
-    def __init__(self, upstream_port: int, request_line: bytes) -> None:
-        self.upstream_port, self.request_line = upstream_port, request_line
+    def __init__(self, upstream_port: int, *request_lines: bytes) -> None:
+        self.upstream_port = upstream_port
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.heads: list[bytes] = []
-        self.dropped: bytes | None = None
-        self._armed = True
+        self.dropped: dict[bytes, bytes] = {}
+        self._armed = set(request_lines)
         self._writers: set[asyncio.StreamWriter] = set()
         self._loop = asyncio.new_event_loop()
         started = threading.Event()
@@ -53,9 +54,10 @@ class DropOneReply:
         self._thread.join(10)
 
     def idempotency_keys(self, request_line: bytes) -> list[str]:
+        """The key of each request that matched ``request_line``, in the order they came."""
         keys = []
         for head in self.heads:
-            if head.startswith(request_line):
+            if re.match(request_line, head):
                 found = re.search(rb"(?im)^idempotency-key: *(\S+)", head)
                 keys.append(found.group(1).decode() if found else "")
         return keys
@@ -63,22 +65,24 @@ class DropOneReply:
     async def _handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
         self._writers |= {client_writer, upstream_writer}
-        doomed = asyncio.Event()
+        doomed: list[bytes] = []  # the pattern whose request's answer is to be lost
 
         async def requests() -> None:
             while data := await client_reader.read(65536):
                 if data[:16].split(b" ")[0].isalpha() and b" HTTP/1.1\r\n" in data:
                     self.heads.append(data)
-                    if self._armed and data.startswith(self.request_line):
-                        self._armed = False
-                        doomed.set()
+                    for pattern in sorted(self._armed):
+                        if re.match(pattern, data):
+                            self._armed.discard(pattern)
+                            doomed.append(pattern)
+                            break
                 upstream_writer.write(data)
                 await upstream_writer.drain()
 
         async def answers() -> None:
             while data := await upstream_reader.read(65536):
-                if doomed.is_set():
-                    self.dropped = await self._whole_answer(data, upstream_reader)
+                if doomed:
+                    self.dropped[doomed[0]] = await self._whole_answer(data, upstream_reader)
                     return
                 client_writer.write(data)
                 await client_writer.drain()

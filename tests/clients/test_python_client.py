@@ -10,13 +10,17 @@ from decimal import Decimal
 
 import pytest
 from discounts_client import (
+    Allocation,
     AsyncDiscounts,
     BrandMismatch,
+    CartNotFound,
+    CartRejected,
     CodeAlreadyUsed,
     CodeNotFound,
     Conflict,
     Discounts,
     Line,
+    LinesRequired,
     NotFound,
     RateLimited,
     RetryPolicy,
@@ -24,12 +28,15 @@ from discounts_client import (
     UsageNotFound,
     UserMismatch,
     ValidationFailed,
+    WebhookNotFound,
+    WebhookVerifier,
     ops,
 )
-from discounts_client.generated.models import BatchOutStatus, BulkUserIn, RedemptionOut
+from discounts_client.generated.models import BatchOutStatus, BulkUserIn, CartRedemptionOut, RedemptionOut
 
 from tests.clients.conftest import Live
 from tests.clients.proxy import DropOneReply
+from tests.webhooks.receiver import Receiver
 
 pytestmark = pytest.mark.slow
 
@@ -121,10 +128,126 @@ async def test_the_tour_through_the_async_client(live: Live) -> None:
             await bob.send(ops.give_back(use.id))
         assert isinstance(gone.value, NotFound)
 
-        # EXTENSION POINT (API.md part 3, the cart): quote a cart of several brands' codes
-        # (ops.cart_quote), hold it (ops.cart_redeem(..., hold=True)) and confirm it (ops.cart_confirm);
-        # a refused code raises CartRejected with its `rejected` list. test_the_cart_lands below
-        # fails once the cart is in the OpenAPI document, until this is written.
+
+#: The README's marketplace cart: two brands' codes on three lines.
+CART = [
+    Line("cart-acme", Decimal("60.00"), id="a"),
+    Line("cart-acme", Decimal("40.00"), id="b", categories=("shoes",)),
+    Line("cart-bolt", Decimal("30.00"), 2, id="c", product="sku-42"),
+]
+
+
+async def test_the_cart_and_a_webhook_through_the_async_client(live: Live) -> None:
+    receiver = Receiver().start()
+    service = AsyncDiscounts(live.url, token=live.token("service", "marketplace"))
+    acme = AsyncDiscounts(live.url, token=live.token("brand", "cart-acme"))
+    bolt = AsyncDiscounts(live.url, token=live.token("brand", "cart-bolt"))
+    cara = AsyncDiscounts(live.url, token=live.token("user", "u-cara"))
+    try:
+        async with service, acme, bolt, cara:
+            for brand in ("cart-acme", "cart-bolt"):
+                await service.send(ops.put_brand(brand, name=brand, email=f"promo@{brand}.example"))
+
+            # A webhook endpoint of the brand, its secret shown once; a ping verified as a receiver would.
+            endpoint = await acme.send(ops.create_webhook(receiver.url, events=["usage.used"], description="tour"))
+            assert (endpoint.url, endpoint.events, endpoint.enabled) == (receiver.url, ["usage.used"], True)
+            verifier = WebhookVerifier(endpoint.secret)
+            ping = await acme.send(ops.ping_webhook(endpoint.id))
+            assert (ping.type_, ping.status, ping.error) == ("ping", 204, None)
+            (pinged,) = await receiver.arrived(1, "ping")
+            assert verifier.verify(pinged.body, pinged.headers).id == ping.event
+            assert [e.id for e in await acme.send(ops.list_webhooks())] == [endpoint.id]
+            with pytest.raises(WebhookNotFound):
+                await bolt.send(ops.get_webhook(endpoint.id))  # each principal sees only its own
+
+            await acme.send(ops.create_code("ACME10", rule=ops.percent_off("cart-acme", 10), validity=VALIDITY))
+            bolt5 = ops.amount_off("cart-bolt", Decimal("5.00"), "EUR")
+            await bolt.send(ops.create_code("BOLT5", rule=bolt5, validity=VALIDITY))
+            shoes = ops.percent_off("cart-acme", 15, categories=["shoes"])
+            await acme.send(ops.create_code("SHOES15", rule=shoes, validity=VALIDITY))
+            with pytest.raises(LinesRequired):  # a rule that targets categories prices lines, not an amount
+                await cara.send(ops.quote("SHOES15", user="u-cara", amount=Decimal("100.00"), currency="EUR"))
+
+            # The cart quoted: each code's discount allocated line by line, a refused code listed.
+            codes = ["acme10", "bolt5"]
+            quoted = await cara.send(ops.cart_quote([*codes, "NOPE"], user="u-cara", lines=CART, currency="EUR"))
+            assert [(a.code, a.discount, a.amount_off, a.discount_amount, a.allocations) for a in quoted.applied] == [
+                (
+                    "ACME10",
+                    10,
+                    None,
+                    Decimal("10.00"),
+                    (Allocation("a", Decimal("6.00")), Allocation("b", Decimal("4.00"))),
+                ),
+                ("BOLT5", None, Decimal("5.00"), Decimal("5.00"), (Allocation("c", Decimal("5.00")),)),
+            ]
+            assert [(r.code, r.reason) for r in quoted.rejected] == [("NOPE", "code_not_found")]
+            assert [(t.id, t.subtotal, t.discount, t.total) for t in quoted.lines] == [
+                ("a", Decimal("60.00"), Decimal("6.00"), Decimal("54.00")),
+                ("b", Decimal("40.00"), Decimal("4.00"), Decimal("36.00")),
+                ("c", Decimal("60.00"), Decimal("5.00"), Decimal("55.00")),
+            ]
+            assert (quoted.amount, quoted.discount_amount, quoted.amount_to_pay) == (
+                Decimal("160.00"),
+                Decimal("15.00"),
+                Decimal("145.00"),
+            )
+
+            # Held at checkout, then confirmed together (again: the same answer).
+            held = await cara.send(ops.cart_redeem(codes, user="u-cara", lines=CART, currency="EUR", hold=True))
+            assert (held.status, held.held, held.amount_to_pay) == ("held", True, Decimal("145.00"))
+            assert held.hold_expires_at is not None
+            assert held.hold_expires_at > datetime.now(UTC)
+            assert [a.allocations for a in held.applied] == [a.allocations for a in quoted.applied]
+            usages = {a.code: a.usage for a in held.applied}
+            assert all(usages.values()), usages
+            confirmed = await cara.send(ops.cart_confirm(held.id))
+            assert (confirmed.id, confirmed.status, confirmed.held) == (held.id, "used", False)
+            assert await service.send(ops.cart_confirm(held.id)) == confirmed
+
+            # The brand hears of its use, signed: the deliverer of serve's background worker sends it.
+            (delivered, *_) = await receiver.arrived(1, "usage.used", seconds=60)
+            event = verifier.verify(delivered.body, delivered.headers)
+            assert (event.type, event.data["code"], event.data["cart"]) == ("usage.used", "ACME10", held.id)
+            assert (event.data["id"], event.data["discount_amount"]) == (usages["ACME10"], "10.00")
+            logged = {(event.id, "usage.used", 204)}
+            deadline = time.monotonic() + 30  # the deliverer logs the attempt once the receiver has answered
+            attempts = await delivery_log(acme, endpoint.id)
+            while not logged <= attempts and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+                attempts = await delivery_log(acme, endpoint.id)
+            assert logged <= attempts
+
+            # All or nothing: a code already used refuses the whole cart, each reason typed.
+            with pytest.raises(CartRejected) as rejected:
+                await cara.send(ops.cart_redeem([*codes, "NOPE"], user="u-cara", lines=CART, currency="EUR"))
+            assert isinstance(rejected.value, Conflict)
+            assert [(r.code, r.reason) for r in rejected.value.rejected] == [
+                ("ACME10", "code_already_used"),
+                ("BOLT5", "code_already_used"),
+                ("NOPE", "code_not_found"),
+            ]
+            assert all(r.detail for r in rejected.value.rejected)
+
+            # A rollback: the cart given back, its codes free again; a second time there is no cart.
+            assert await cara.send(ops.cart_give_back(held.id)) is None
+            again = await cara.send(ops.cart_quote(codes, user="u-cara", lines=CART, currency="EUR"))
+            assert (again.rejected, again.amount_to_pay) == ((), Decimal("145.00"))
+            with pytest.raises(CartNotFound):
+                await cara.send(ops.cart_give_back(held.id))
+
+            # The endpoint changed, then deleted.
+            changed = await acme.send(ops.update_webhook(endpoint.id, enabled=False, description=None))
+            assert (changed.enabled, changed.description, changed.events) == (False, None, ["usage.used"])
+            rotated = await acme.send(ops.rotate_webhook_secret(endpoint.id))
+            assert rotated.secret.startswith("whsec_")
+            assert rotated.secret != endpoint.secret
+            assert await acme.send(ops.delete_webhook(endpoint.id)) is None
+            with pytest.raises(WebhookNotFound):
+                await acme.send(ops.get_webhook(endpoint.id))
+    finally:
+        receiver.stop()
+    assert {verifier.verify(r.body, r.headers).data.get("cart") for r in receiver.events("usage.used")} == {held.id}
 
 
 async def test_a_bad_token_is_unauthenticated(live: Live) -> None:
@@ -159,29 +282,52 @@ def test_the_sync_client_and_sending_an_operation_again(live: Live) -> None:
             user.send(ops.redeem("sync5", user="u-sync", amount=Decimal("30"), currency="EUR"))
 
 
-def test_a_retry_after_a_dropped_reply_returns_the_original_201(live: Live) -> None:
+async def delivery_log(api: AsyncDiscounts, endpoint_id: str) -> set[tuple[str, str, int | None]]:
+    return {(a.event, a.type_, a.status) for a in await api.send(ops.webhook_deliveries(endpoint_id))}
+
+
+REDEEM = b"POST /api/v1/discountcodeusage/ "
+REDEEM_CART = b"POST /api/v1/cartredemption/ "
+CONFIRM_CART = rb"POST /api/v1/cartredemption/[^/ ]+/confirm/ "
+
+
+def test_a_retry_after_a_dropped_reply_returns_the_original_answer(live: Live) -> None:
+    """A redemption, a cart's hold and its confirm each lose their answer once; the retry, same key, gets it."""
     with (
         Discounts(live.url, token=live.token("service", "marketplace")) as service,
         Discounts(live.url, token=live.token("brand", "proxy-brand")) as brand,
     ):
         service.send(ops.put_brand("proxy-brand", name="Proxy", email="promo@proxy.example"))
         brand.send(ops.create_code("DROPPED", rule=ops.percent_off("proxy-brand", 25), validity=VALIDITY))
-    line = b"POST /api/v1/discountcodeusage/ "
-    proxy = DropOneReply(live.port, line)
+        brand.send(ops.create_code("DROPCART", rule=ops.percent_off("proxy-brand", 10), validity=VALIDITY))
+    proxy = DropOneReply(live.port, REDEEM, REDEEM_CART, CONFIRM_CART)
+    lines = [Line("proxy-brand", Decimal("30.00"), 2, id="x")]
     try:
         with Discounts(proxy.url, token=live.token("user", "u-proxy")) as user:
             used = user.send(ops.redeem("DROPPED", user="u-proxy", amount=Decimal("80.00")))
             assert user.send(ops.get_code("DROPPED")).used is True
+            held = user.send(ops.cart_redeem(["dropcart"], user="u-proxy", lines=lines, hold=True))
+            confirmed = user.send(ops.cart_confirm(held.id))
     finally:
         proxy.close()
-    assert proxy.dropped is not None
-    assert proxy.dropped.startswith(b"HTTP/1.1 201 "), proxy.dropped
-    original = json.loads(proxy.dropped.split(b"\r\n\r\n", 1)[1])
-    keys = proxy.idempotency_keys(line)
-    assert len(keys) == 2, keys
-    assert keys[0] == keys[1] != "", keys
+    assert proxy.dropped.keys() == {REDEEM, REDEEM_CART, CONFIRM_CART}
+    for line, status in [(REDEEM, b"201"), (REDEEM_CART, b"201"), (CONFIRM_CART, b"200")]:
+        assert proxy.dropped[line].startswith(b"HTTP/1.1 " + status + b" "), proxy.dropped[line]
+        keys = proxy.idempotency_keys(line)
+        assert len(keys) == 2, keys
+        assert keys[0] == keys[1] != "", keys
+    original = lost_body(proxy, REDEEM)
     assert used.raw == RedemptionOut.from_dict(original)  # the very answer that was lost
     assert (used.id, used.amount_to_pay) == (original["id"], Decimal("60.00"))
+    assert held.raw == CartRedemptionOut.from_dict(lost_body(proxy, REDEEM_CART))
+    assert (held.status, held.amount_to_pay) == ("held", Decimal("54.00"))
+    assert confirmed.raw == CartRedemptionOut.from_dict(lost_body(proxy, CONFIRM_CART))
+    assert (confirmed.id, confirmed.status) == (held.id, "used")
+
+
+def lost_body(proxy: DropOneReply, line: bytes) -> dict[str, object]:
+    body: dict[str, object] = json.loads(proxy.dropped[line].split(b"\r\n\r\n", 1)[1])
+    return body
 
 
 async def test_a_wait_longer_than_the_budget_is_raised_at_once(live: Live) -> None:
@@ -197,16 +343,3 @@ async def test_a_wait_longer_than_the_budget_is_raised_at_once(live: Live) -> No
     assert time.monotonic() - started < 10
     assert limited.value.retry_after is not None
     assert limited.value.retry_after > 20
-
-
-def test_the_cart_lands() -> None:
-    """EXTENSION POINT: skipped until API.md part 3's cart is in clients/openapi.json, then fails until tested."""
-    from tests.clients.test_drift import committed_document
-
-    paths = committed_document()["paths"]
-    if "/api/v1/cartquote/" not in paths and "/api/v1/webhooks/" not in paths:
-        pytest.skip("the cart and the webhooks (API.md part 3) have not landed yet")
-    pytest.fail(
-        "the cart or the webhooks are in the API: add ops.cart_* / ops.*webhook* and CartRejected to the client, "
-        "run them in the tour above (quote, hold, confirm; an endpoint with a verified delivery), then drop this test"
-    )

@@ -7,13 +7,16 @@ import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.utils import format_datetime
+from typing import cast
 
 import httpx
 import pytest
 import standardwebhooks
 from discounts_client import (
+    CartRejected,
     CodeAlreadyUsed,
     Conflict,
+    Line,
     ProblemError,
     RetryPolicy,
     ServerError,
@@ -101,6 +104,33 @@ def test_an_operation_has_its_key_once_and_keeps_it() -> None:
     assert redeem.idempotency_key != ops.redeem("SPRING", user="u-1", amount=Decimal("1")).idempotency_key
     assert ops.redeem("SPRING", user="u-1", amount=1, idempotency_key="mine").idempotency_key == "mine"
     assert ops.quote("SPRING", user="u-1", amount=1).idempotency_key is None  # a quote takes none
+    lines = [Line("acme", Decimal("1"))]
+    assert ops.cart_redeem(["SPRING"], user="u-1", lines=lines).idempotency_key
+    assert ops.cart_confirm("cart-1").idempotency_key
+    assert ops.cart_quote(["SPRING"], user="u-1", lines=lines).idempotency_key is None
+
+
+def test_a_cart_line_goes_out_with_what_targeting_needs() -> None:
+    lines = [Line("acme", Decimal("50.00"), 2, id="li-1", product="sku-42", categories=("shoes", "sale"))]
+    lines.append(Line("bolt", Decimal("5")))
+    body = ops.cart_redeem(["A", "b"], user="u-1", lines=lines, currency="EUR", hold=True).kwargs["body"].to_dict()
+    assert body == {
+        "codes": ["A", "b"],
+        "user": "u-1",
+        "currency": "EUR",
+        "hold": True,
+        "lines": [
+            {
+                "brand": "acme",
+                "price": "50.00",
+                "quantity": 2,
+                "id": "li-1",
+                "product": "sku-42",
+                "categories": ["shoes", "sale"],
+            },
+            {"brand": "bolt", "price": "5", "quantity": 1},
+        ],
+    }
 
 
 def test_every_reason_the_service_answers_has_its_exception() -> None:
@@ -112,12 +142,13 @@ def test_every_reason_the_service_answers_has_its_exception() -> None:
         assert code in BY_CODE, f"add an exception for {status} {code} to clients/python/src/discounts_client/errors.py"
         assert BY_CODE[code].status == status, code
     named = set()
-    for operations in committed_document()["paths"].values():
+    document = committed_document()
+    for operations in document["paths"].values():
         for operation in operations.values():
             for status, response in operation["responses"].items():
                 if status[0] in "45":
                     named |= set(re.findall(r"`([a-z_]+)`", response.get("description", "")))
-    assert named - {"errors"} <= BY_CODE.keys()
+    assert named - document["components"]["schemas"]["Problem"]["properties"].keys() <= BY_CODE.keys()
 
 
 def _subclasses(cls: type[ServiceError]) -> list[type[ServiceError]]:
@@ -135,6 +166,11 @@ def test_a_problem_is_raised_as_its_code_then_its_status() -> None:
     invalid = problem_error(422, {**body, "code": "validation_error", "errors": [{"loc": ["body", "x"], "msg": "bad"}]})
     assert isinstance(invalid, ValidationFailed)
     assert [(e.loc, e.msg) for e in invalid.errors] == [(["body", "x"], "bad")]
+    refusals = [{"code": "SPRING", "reason": "code_expired", "detail": "ended"}]
+    rejected = problem_error(409, {**body, "code": "cart_rejected", "rejected": refusals})
+    assert isinstance(rejected, CartRejected)
+    assert [(r.code, r.reason, r.detail) for r in rejected.rejected] == [("SPRING", "code_expired", "ended")]
+    assert cast(CartRejected, problem_error(409, {**body, "code": "cart_rejected"})).rejected == []
 
 
 SECRET = "whsec_" + base64.b64encode(b"a webhook secret of 32 bytes!!!!").decode()

@@ -7,18 +7,24 @@ retries, typed problem details and the webhook verifier.
 """
 
 from discounts_client import errors, ops
+from discounts_client.carts import AppliedCode, CartQuote, CartRedemption, LineTotal
 from discounts_client.client import AsyncDiscounts, Discounts
 from discounts_client.errors import *  # noqa: F403 (the whole exception tree, errors.__all__)
-from discounts_client.money import Line, Quote, Redemption
+from discounts_client.money import Allocation, Line, Quote, Redemption
 from discounts_client.ops import Operation
 from discounts_client.retry import NO_RETRIES, RetryPolicy
 from discounts_client.webhooks import WebhookEvent, WebhookVerificationError, WebhookVerifier
 
 __all__ = [
     "NO_RETRIES",
+    "Allocation",
+    "AppliedCode",
     "AsyncDiscounts",
+    "CartQuote",
+    "CartRedemption",
     "Discounts",
     "Line",
+    "LineTotal",
     "Operation",
     "Quote",
     "Redemption",

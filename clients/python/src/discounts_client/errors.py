@@ -9,15 +9,17 @@
         ├── Forbidden              403 forbidden
         │   └── BrandMismatch, UserMismatch, NotInGroup
         ├── NotFound               404
-        │   └── CodeNotFound, UsageNotFound, RuleNotFound, BrandNotFound, UserNotFound, BatchNotFound, InvalidLink
+        │   └── CodeNotFound, UsageNotFound, RuleNotFound, BrandNotFound, UserNotFound, BatchNotFound, InvalidLink,
+        │       CartNotFound, WebhookNotFound
         ├── Conflict               409
-        │   └── CodeExists, CodeAlreadyUsed, CodeNotActive, CodeExhausted, IdempotencyInProgress, BatchNotReady
+        │   └── CodeExists, CodeAlreadyUsed, CodeNotActive, CodeExhausted, IdempotencyInProgress, BatchNotReady,
+        │       CartRejected (``rejected``)
         ├── Gone                   410
         │   └── CodeExpired, HoldExpired
         ├── PayloadTooLarge        413 payload_too_large
         ├── UnsupportedMediaType   415 unsupported_media_type
         ├── InvalidRequest         422
-        │   └── ValidationFailed (``errors``), MinAmountNotMet, CurrencyMismatch, IdempotencyKeyReused
+        │   └── ValidationFailed (``errors``), MinAmountNotMet, CurrencyMismatch, LinesRequired, IdempotencyKeyReused
         ├── RateLimited            429 rate_limited (``retry_after``)
         └── ServerError            5xx
             └── Unavailable        503 unavailable, not_ready (``retry_after``)
@@ -32,13 +34,15 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from discounts_client.generated.models import FieldError, Problem
+from discounts_client.generated.models import FieldError, Problem, RejectedCode
 
 __all__ = [
     "BatchNotFound",
     "BatchNotReady",
     "BrandMismatch",
     "BrandNotFound",
+    "CartNotFound",
+    "CartRejected",
     "CodeAlreadyUsed",
     "CodeExhausted",
     "CodeExists",
@@ -56,6 +60,7 @@ __all__ = [
     "IdempotencyKeyReused",
     "InvalidLink",
     "InvalidRequest",
+    "LinesRequired",
     "MinAmountNotMet",
     "NetworkError",
     "NotFound",
@@ -75,6 +80,7 @@ __all__ = [
     "UserMismatch",
     "UserNotFound",
     "ValidationFailed",
+    "WebhookNotFound",
     "problem_error",
 ]
 
@@ -212,6 +218,18 @@ class InvalidLink(NotFound):
     status, code = 404, "invalid_link"
 
 
+class CartNotFound(NotFound):
+    """No such cart redemption of this user: unknown, someone else's, or given back already (a second release)."""
+
+    status, code = 404, "cart_not_found"
+
+
+class WebhookNotFound(NotFound):
+    """No such webhook endpoint of this principal (each sees only the endpoints it created)."""
+
+    status, code = 404, "webhook_not_found"
+
+
 class Conflict(ProblemError):
     status = 409
 
@@ -242,14 +260,17 @@ class BatchNotReady(Conflict):
     status, code = 409, "batch_not_ready"
 
 
-# EXTENSION POINT (API.md part 3, the cart): one entry, e.g.
-#
-#   class CartRejected(Conflict):
-#       status, code = 409, "cart_rejected"
-#
-#       @property
-#       def rejected(self) -> list[Rejection]:   # the generated model of a `rejected` entry
-#           return [Rejection.from_dict(r) for r in self.body.get("rejected", [])]
+class CartRejected(Conflict):
+    """A cart redemption is all or nothing: these codes would be refused, so none was used or held."""
+
+    status, code = 409, "cart_rejected"
+
+    @property
+    def rejected(self) -> list[RejectedCode]:
+        """Each refused code (upper-cased), its ``reason`` (a problem ``code``, ``not_applicable``,
+        ``combination_disallowed``) and ``detail``, in the order of the request."""
+        rejected = self.problem.rejected
+        return rejected if isinstance(rejected, list) else []
 
 
 class Gone(ProblemError):
@@ -292,6 +313,12 @@ class MinAmountNotMet(InvalidRequest):
 
 class CurrencyMismatch(InvalidRequest):
     status, code = 422, "currency_mismatch"
+
+
+class LinesRequired(InvalidRequest):
+    """The code's rule targets products or categories: send the order's lines (``items``), not an ``amount``."""
+
+    status, code = 422, "lines_required"
 
 
 class IdempotencyKeyReused(InvalidRequest):

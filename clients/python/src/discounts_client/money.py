@@ -11,7 +11,9 @@ import datetime
 from dataclasses import dataclass
 from decimal import Decimal
 
+from discounts_client.generated.models import Allocation as GeneratedAllocation
 from discounts_client.generated.models import CartItem, QuoteOut, RedemptionOut
+from discounts_client.generated.types import UNSET
 
 
 def to_wire(amount: Decimal | int) -> str:
@@ -30,15 +32,43 @@ def from_wire(amount: str) -> Decimal:
 
 @dataclass(frozen=True)
 class Line:
-    """One line of a cart: only the rule's brand's lines are discounted."""
+    """One line of a cart: only the rule's brand's lines are discounted (those its products or categories target).
+
+    ``id`` names the line in the answer's ``allocations`` and ``lines`` (default: its position,
+    ``"0"``, ``"1"``, …).
+    """
 
     brand: str
     price: Decimal
     quantity: int = 1
-    # EXTENSION POINT (API.md part 3): id, product, categories.
+    id: str | None = None
+    product: str | None = None
+    categories: tuple[str, ...] = ()
 
     def to_generated(self) -> CartItem:
-        return CartItem(brand=self.brand, price=to_wire(self.price), quantity=self.quantity)
+        return CartItem(
+            brand=self.brand,
+            price=to_wire(self.price),
+            quantity=self.quantity,
+            id=UNSET if self.id is None else self.id,
+            product=UNSET if self.product is None else self.product,
+            categories=list(self.categories) if self.categories else UNSET,
+        )
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """How much of a code's discount lands on one line; a code's allocations sum exactly to its discount."""
+
+    line: str
+    amount: Decimal
+
+    @classmethod
+    def all_from(cls, allocations: object) -> tuple[Allocation, ...]:
+        """From the generated list (absent or null: none, as for an order given by ``amount``)."""
+        if not isinstance(allocations, list):
+            return ()
+        return tuple(cls(a.line, from_wire(a.amount)) for a in allocations if isinstance(a, GeneratedAllocation))
 
 
 @dataclass(frozen=True)
@@ -55,8 +85,9 @@ class Quote:
     amount_off: Decimal | None
     """The fixed amount off, for a fixed-amount rule (in ``currency``)."""
     currency: str | None
+    allocations: tuple[Allocation, ...]
+    """With ``items``: the discount line by line (empty for an order given by ``amount``)."""
     raw: QuoteOut | RedemptionOut
-    # EXTENSION POINT (API.md part 3): allocations, per line.
 
     @classmethod
     def from_generated(cls, out: QuoteOut | RedemptionOut) -> Quote:
@@ -69,6 +100,7 @@ class Quote:
             discount=out.discount if isinstance(out.discount, int) else None,
             amount_off=from_wire(out.amount_off) if isinstance(out.amount_off, str) else None,
             currency=out.currency if isinstance(out.currency, str) else None,
+            allocations=Allocation.all_from(out.allocations),
             raw=out,
         )
 

@@ -20,9 +20,14 @@ from decimal import Decimal
 from types import ModuleType
 from typing import Any, Generic, TypeVar
 
+from discounts_client.carts import CartQuote, CartRedemption
 from discounts_client.generated.api.batches import batch_csv as _batch_csv
 from discounts_client.generated.api.batches import create_batch as _create_batch
 from discounts_client.generated.api.batches import get_batch as _get_batch
+from discounts_client.generated.api.carts import confirm_cart as _confirm_cart
+from discounts_client.generated.api.carts import give_back_cart as _give_back_cart
+from discounts_client.generated.api.carts import quote_cart as _quote_cart
+from discounts_client.generated.api.carts import redeem_cart as _redeem_cart
 from discounts_client.generated.api.codes import create_code as _create_code
 from discounts_client.generated.api.codes import get_code as _get_code
 from discounts_client.generated.api.directory import put_brand as _put_brand
@@ -32,22 +37,39 @@ from discounts_client.generated.api.usage import confirm_usage as _confirm_usage
 from discounts_client.generated.api.usage import give_back_usage as _give_back_usage
 from discounts_client.generated.api.usage import quote_code as _quote_code
 from discounts_client.generated.api.usage import use_code as _use_code
+from discounts_client.generated.api.webhooks import create_webhook as _create_webhook
+from discounts_client.generated.api.webhooks import delete_webhook as _delete_webhook
+from discounts_client.generated.api.webhooks import get_webhook as _get_webhook
+from discounts_client.generated.api.webhooks import list_webhooks as _list_webhooks
+from discounts_client.generated.api.webhooks import rotate_webhook_secret as _rotate_webhook_secret
+from discounts_client.generated.api.webhooks import test_webhook as _test_webhook
+from discounts_client.generated.api.webhooks import update_webhook as _update_webhook
+from discounts_client.generated.api.webhooks import webhook_deliveries as _webhook_deliveries
 from discounts_client.generated.models import (
+    AttemptOut,
     BatchIn,
     BatchOut,
     BrandIn,
     BrandOut,
     BulkResult,
     BulkUserIn,
+    CartIn,
+    CartRedemptionIn,
     CodeIn,
     CodeOut,
     CodeView,
+    EndpointIn,
+    EndpointInEventsType0Item,
+    EndpointOut,
+    EndpointPatch,
+    EndpointPatchEventsType0Item,
+    EndpointWithSecret,
     RedemptionIn,
     RuleIn,
     UserIn,
     UserOut,
 )
-from discounts_client.generated.types import UNSET
+from discounts_client.generated.types import UNSET, Unset
 from discounts_client.money import Line, Quote, Redemption, to_wire
 
 T = TypeVar("T")
@@ -191,10 +213,102 @@ def give_back(usage_id: str) -> Operation[None]:
     return call(_give_back_usage, usage_id=usage_id).then(lambda _: None)
 
 
-# EXTENSION POINT (API.md part 3, the cart): cart_quote, cart_redeem(hold=...), cart_confirm and
-# cart_give_back, each a `call(<generated module>, ...)` like redeem/confirm/give_back above, with a
-# CartQuote/CartRedemption result in money.py (Decimal amounts, allocations per line).
-# EXTENSION POINT (webhooks): create_webhook, rotate_webhook_secret, test_webhook, webhook_deliveries.
+# The marketplace cart (role user; confirm and give back also role service).
+
+
+def cart_quote(
+    codes: Iterable[str], *, user: str, lines: Iterable[Line], currency: str | None = None
+) -> Operation[CartQuote]:
+    """The cart priced with each code (1–10, of any brands), each refused one in ``rejected``; nothing recorded."""
+    body = CartIn(
+        codes=list(codes), user=user, lines=[line.to_generated() for line in lines], currency=_given(currency)
+    )
+    return call(_quote_cart, body=body).then(CartQuote.from_generated)
+
+
+def cart_redeem(
+    codes: Iterable[str],
+    *,
+    user: str,
+    lines: Iterable[Line],
+    currency: str | None = None,
+    hold: bool = False,
+    idempotency_key: str | None = None,
+) -> Operation[CartRedemption]:
+    """Every code used (or held, ``hold=True``), or none: ``CartRejected`` lists what would be refused."""
+    body = CartRedemptionIn(
+        codes=list(codes),
+        user=user,
+        lines=[line.to_generated() for line in lines],
+        currency=_given(currency),
+        hold=hold,
+    )
+    return call(_redeem_cart, body=body, idempotency_key=idempotency_key).then(CartRedemption.from_generated)
+
+
+def cart_confirm(cart_id: str, *, idempotency_key: str | None = None) -> Operation[CartRedemption]:
+    """A held cart's codes all become uses (again: the same answer; after its end: ``HoldExpired``)."""
+    return call(_confirm_cart, cart_id=cart_id, idempotency_key=idempotency_key).then(CartRedemption.from_generated)
+
+
+def cart_give_back(cart_id: str) -> Operation[None]:
+    """Release a held cart, or roll back a used one: every code of it still held or used comes back."""
+    return call(_give_back_cart, cart_id=cart_id).then(lambda _: None)
+
+
+# Webhook endpoints (role brand: its own events; role service: every brand's). Each principal
+# manages the endpoints it created; another's is WebhookNotFound.
+
+
+def create_webhook(
+    url: str, *, events: Iterable[str] | None = None, description: str | None = None
+) -> Operation[EndpointWithSecret]:
+    """Subscribe ``url`` to ``events`` (every type when None); the answer's ``secret`` is shown this once."""
+    chosen = UNSET if events is None else [EndpointInEventsType0Item(event) for event in events]
+    return call(_create_webhook, body=EndpointIn(url=url, events=chosen, description=_given(description)))
+
+
+def list_webhooks() -> Operation[list[EndpointOut]]:
+    return call(_list_webhooks)
+
+
+def get_webhook(endpoint_id: str) -> Operation[EndpointOut]:
+    return call(_get_webhook, id=endpoint_id)
+
+
+def update_webhook(
+    endpoint_id: str,
+    *,
+    url: str | Unset = UNSET,
+    events: Iterable[str] | Unset | None = UNSET,
+    description: str | Unset | None = UNSET,
+    enabled: bool | Unset = UNSET,
+) -> Operation[EndpointOut]:
+    """Only what is given changes: ``events=None`` sends every type, ``description=None`` clears it."""
+    chosen = (
+        events if events is None or isinstance(events, Unset) else [EndpointPatchEventsType0Item(e) for e in events]
+    )
+    body = EndpointPatch(url=url, events=chosen, description=description, enabled=enabled)
+    return call(_update_webhook, id=endpoint_id, body=body)
+
+
+def delete_webhook(endpoint_id: str) -> Operation[None]:
+    return call(_delete_webhook, id=endpoint_id).then(lambda _: None)
+
+
+def rotate_webhook_secret(endpoint_id: str) -> Operation[EndpointWithSecret]:
+    """A new ``secret``, shown this once; for 24 hours deliveries are signed with the old one too."""
+    return call(_rotate_webhook_secret, id=endpoint_id)
+
+
+def ping_webhook(endpoint_id: str) -> Operation[AttemptOut]:
+    """Send a ``ping`` event now (not retried) and answer how the attempt went (``status``, ``error``)."""
+    return call(_test_webhook, id=endpoint_id)
+
+
+def webhook_deliveries(endpoint_id: str) -> Operation[list[AttemptOut]]:
+    """The endpoint's latest attempts, newest first."""
+    return call(_webhook_deliveries, id=endpoint_id)
 
 
 # Batches of single-use codes (role brand).
