@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import re
 import threading
 
 from tests.services import free_port
 
 HEAD_END = b"\r\n\r\n"
+#: The requests whose answers the clients' tests lose once: a redemption, a cart's and a cart's confirm.
+REDEEM = b"POST /api/v1/discountcodeusage/ "
+REDEEM_CART = b"POST /api/v1/cartredemption/ "
+CONFIRM_CART = rb"POST /api/v1/cartredemption/[^/ ]+/confirm/ "
 
 
 class DropOneReply:
@@ -61,6 +66,11 @@ class DropOneReply:
                 found = re.search(rb"(?im)^idempotency-key: *(\S+)", head)
                 keys.append(found.group(1).decode() if found else "")
         return keys
+
+    def lost_body(self, request_line: bytes) -> dict[str, object]:
+        """The JSON body of the answer lost for ``request_line``."""
+        body: dict[str, object] = json.loads(self.dropped[request_line].split(HEAD_END, 1)[1])
+        return body
 
     async def _handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -35,7 +34,7 @@ from discounts_client import (
 from discounts_client.generated.models import BatchOutStatus, BulkUserIn, CartRedemptionOut, RedemptionOut
 
 from tests.clients.conftest import Live
-from tests.clients.proxy import DropOneReply
+from tests.clients.proxy import CONFIRM_CART, REDEEM, REDEEM_CART, DropOneReply
 from tests.webhooks.receiver import Receiver
 
 pytestmark = pytest.mark.slow
@@ -286,11 +285,6 @@ async def delivery_log(api: AsyncDiscounts, endpoint_id: str) -> set[tuple[str, 
     return {(a.event, a.type_, a.status) for a in await api.send(ops.webhook_deliveries(endpoint_id))}
 
 
-REDEEM = b"POST /api/v1/discountcodeusage/ "
-REDEEM_CART = b"POST /api/v1/cartredemption/ "
-CONFIRM_CART = rb"POST /api/v1/cartredemption/[^/ ]+/confirm/ "
-
-
 def test_a_retry_after_a_dropped_reply_returns_the_original_answer(live: Live) -> None:
     """A redemption, a cart's hold and its confirm each lose their answer once; the retry, same key, gets it."""
     with (
@@ -316,18 +310,13 @@ def test_a_retry_after_a_dropped_reply_returns_the_original_answer(live: Live) -
         keys = proxy.idempotency_keys(line)
         assert len(keys) == 2, keys
         assert keys[0] == keys[1] != "", keys
-    original = lost_body(proxy, REDEEM)
+    original = proxy.lost_body(REDEEM)
     assert used.raw == RedemptionOut.from_dict(original)  # the very answer that was lost
     assert (used.id, used.amount_to_pay) == (original["id"], Decimal("60.00"))
-    assert held.raw == CartRedemptionOut.from_dict(lost_body(proxy, REDEEM_CART))
+    assert held.raw == CartRedemptionOut.from_dict(proxy.lost_body(REDEEM_CART))
     assert (held.status, held.amount_to_pay) == ("held", Decimal("54.00"))
-    assert confirmed.raw == CartRedemptionOut.from_dict(lost_body(proxy, CONFIRM_CART))
+    assert confirmed.raw == CartRedemptionOut.from_dict(proxy.lost_body(CONFIRM_CART))
     assert (confirmed.id, confirmed.status) == (held.id, "used")
-
-
-def lost_body(proxy: DropOneReply, line: bytes) -> dict[str, object]:
-    body: dict[str, object] = json.loads(proxy.dropped[line].split(b"\r\n\r\n", 1)[1])
-    return body
 
 
 async def test_a_wait_longer_than_the_budget_is_raised_at_once(live: Live) -> None:

@@ -17,12 +17,11 @@ from pathlib import Path
 import pytest
 
 from tests.clients.conftest import ROOT, Live
-from tests.clients.proxy import DropOneReply
+from tests.clients.proxy import CONFIRM_CART, REDEEM, REDEEM_CART, DropOneReply
 
 pytestmark = pytest.mark.slow
 
 PACKAGE = ROOT / "clients/typescript"
-DROPPED_LINE = b"POST /api/v1/discountcodeusage/ "
 #: Who the node tests act as: the principal's role and subject.
 PRINCIPALS = {
     "service": ("service", "marketplace"),
@@ -32,6 +31,9 @@ PRINCIPALS = {
     "bob": ("user", "u-ts-bob"),
     "proxy": ("user", "u-ts-proxy"),
     "guesser": ("user", "u-ts-guesser"),
+    "cart-acme": ("brand", "ts-cart-acme"),
+    "cart-bolt": ("brand", "ts-cart-bolt"),
+    "cara": ("user", "u-ts-cara"),
 }
 
 
@@ -49,7 +51,7 @@ def compiled() -> list[Path]:
 def test_the_typescript_client(live: Live, tmp_path: Path) -> None:
     tests = compiled()
     assert {t.name for t in tests} >= {"live.test.js", "units.test.js"}
-    proxy = DropOneReply(live.port, DROPPED_LINE)
+    proxy = DropOneReply(live.port, REDEEM, REDEEM_CART, CONFIRM_CART)
     env = {
         **os.environ,
         "DISCOUNTS_URL": live.url,
@@ -72,12 +74,17 @@ def test_the_typescript_client(live: Live, tmp_path: Path) -> None:
     assert run.returncode == 0, run.stdout + run.stderr
     summary = dict(re.findall(r"(?m)^ℹ (tests|pass|fail|skipped|cancelled) (\d+)$", run.stdout))
     assert summary == {"tests": summary["pass"], "pass": summary["pass"], "fail": "0", "skipped": "0", "cancelled": "0"}
-    assert int(summary["pass"]) >= 11, run.stdout
+    assert int(summary["pass"]) >= 12, run.stdout
 
-    assert proxy.dropped is not None
-    assert proxy.dropped.startswith(b"HTTP/1.1 201 "), proxy.dropped
-    keys = proxy.idempotency_keys(DROPPED_LINE)
-    assert len(keys) == 2, keys
-    assert keys[0] == keys[1] != "", keys
-    received = json.loads((tmp_path / "redemption.json").read_text())
-    assert received == json.loads(proxy.dropped.split(b"\r\n\r\n", 1)[1])
+    assert proxy.dropped.keys() == {REDEEM, REDEEM_CART, CONFIRM_CART}
+    for line, status, result in [
+        (REDEEM, b"201", "redemption.json"),
+        (REDEEM_CART, b"201", "cart-held.json"),
+        (CONFIRM_CART, b"200", "cart-confirmed.json"),
+    ]:
+        assert proxy.dropped[line].startswith(b"HTTP/1.1 " + status + b" "), proxy.dropped[line]
+        keys = proxy.idempotency_keys(line)
+        assert len(keys) == 2, keys
+        assert keys[0] == keys[1] != "", keys
+        received = json.loads((tmp_path / result).read_text())
+        assert received == proxy.lost_body(line)  # the very answer that was lost

@@ -15,6 +15,8 @@ import type { components } from "./generated/schema.js";
 
 export type Problem = components["schemas"]["Problem"];
 export type FieldError = components["schemas"]["FieldError"];
+/** A code of a cart that would be refused: `code` (upper-cased), `reason` (a problem code, `not_applicable`, `combination_disallowed`), `detail`. */
+export type RejectedCode = components["schemas"]["RejectedCode"];
 
 /** The stable reasons (API.md), each with the status it comes with. */
 export const PROBLEM_STATUS = {
@@ -31,14 +33,15 @@ export const PROBLEM_STATUS = {
   user_not_found: 404,
   batch_not_found: 404,
   invalid_link: 404,
+  cart_not_found: 404,
+  webhook_not_found: 404,
   code_exists: 409,
   code_already_used: 409,
   code_not_active: 409,
   code_exhausted: 409,
   idempotency_in_progress: 409,
   batch_not_ready: 409,
-  // EXTENSION POINT (API.md part 3): cart_rejected: 409, cart_not_found: 404, webhook_not_found: 404,
-  // lines_required: 422, and `cart_rejected`'s `rejected` list in ProblemMembers below.
+  cart_rejected: 409,
   code_expired: 410,
   hold_expired: 410,
   payload_too_large: 413,
@@ -46,6 +49,7 @@ export const PROBLEM_STATUS = {
   validation_error: 422,
   min_amount_not_met: 422,
   currency_mismatch: 422,
+  lines_required: 422,
   idempotency_key_reused: 422,
   rate_limited: 429,
   unavailable: 503,
@@ -57,14 +61,19 @@ export type ProblemCode = keyof typeof PROBLEM_STATUS;
 /** Members a problem has beside the common ones, by code. */
 interface ProblemMembers {
   validation_error: { errors: FieldError[] };
+  /** A cart redemption is all or nothing: these codes would be refused, so none was used or held. */
+  cart_rejected: { rejected: RejectedCode[] };
 }
+
+/** The members some codes always carry (`errors`, `rejected`): optional for every other code. */
+type MemberName = { [C in keyof ProblemMembers]: keyof ProblemMembers[C] }[keyof ProblemMembers];
 
 /** One member per code: `switch (known.code)` narrows to it. */
 export type KnownProblem = {
-  [C in ProblemCode]: Omit<Problem, "code" | "status" | "errors"> & {
+  [C in ProblemCode]: Omit<Problem, "code" | "status" | MemberName> & {
     code: C;
     status: (typeof PROBLEM_STATUS)[C];
-  } & (C extends keyof ProblemMembers ? ProblemMembers[C] : { errors?: FieldError[] | null });
+  } & (C extends keyof ProblemMembers ? ProblemMembers[C] : Pick<Problem, MemberName>);
 }[ProblemCode];
 
 export class DiscountsError extends Error {

@@ -9,7 +9,7 @@ export {
   TimeoutError,
   TransportError,
 } from "./errors.js";
-export type { FieldError, KnownProblem, Problem, ProblemCode } from "./errors.js";
+export type { FieldError, KnownProblem, Problem, ProblemCode, RejectedCode } from "./errors.js";
 export type { components, operations, paths } from "./generated/schema.js";
 export { DEFAULT_RETRY, retryingFetch } from "./retry.js";
 export type { RetryPolicy } from "./retry.js";

@@ -5,7 +5,7 @@ import { test } from "node:test";
 
 import { Webhook } from "standardwebhooks";
 
-import { PROBLEM_STATUS, ProblemError, WebhookVerificationError, WebhookVerifier } from "../src/index.js";
+import { isProblem, PROBLEM_STATUS, ProblemError, WebhookVerificationError, WebhookVerifier } from "../src/index.js";
 import { Attempts, DEFAULT_RETRY, type RetryPolicy, retryAfterSeconds } from "../src/retry.js";
 
 function policy(overrides: Partial<RetryPolicy> = {}): RetryPolicy & { clock: { now: number } } {
@@ -56,6 +56,16 @@ test("a problem is typed by its code when the code is known with its status", ()
   assert.equal(known.known?.code, "code_already_used");
   const later = new ProblemError(409, { type: "t", title: "New", status: 409, detail: "d", code: "a_new_reason" });
   assert.deepEqual([later.known, later.code, later.status], [undefined, "a_new_reason", 409]);
+  const cart = new ProblemError(409, {
+    type: "t",
+    title: "Rejected",
+    status: 409,
+    detail: "d",
+    code: "cart_rejected",
+    rejected: [{ code: "SPRING", reason: "code_expired", detail: "ended" }],
+  });
+  assert.ok(isProblem(cart, "cart_rejected"));
+  assert.deepEqual(cart.known.rejected.map((r) => [r.code, r.reason]), [["SPRING", "code_expired"]]);
   const page = new ProblemError(502, "<html>bad gateway</html>");
   assert.deepEqual([page.known, page.problem.detail], [undefined, "<html>bad gateway</html>"]);
 });
