@@ -163,7 +163,7 @@ def _applied(
     discount = code.offer.discount(eligible)
     parts = allocate(discount, [amounts[i] for i in picked])
     allocations = tuple((lines[i].id, cents) for i, cents in zip(picked, parts, strict=True) if cents)
-    return Applied(code, eligible, discount, allocations, frozenset(lines[i].id for i in picked)), parts
+    return Applied(code, eligible, discount, allocations, frozenset([lines[i].id for i in picked])), parts
 
 
 def _refusal(

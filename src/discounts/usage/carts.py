@@ -14,6 +14,7 @@ import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 import orjson
 
@@ -138,8 +139,9 @@ class CartCheckout:
         quote = CartQuote(request.user, request.currency, price, found, ())
         held = request.hold
         hold_until = (now + redeemer.hold).replace(microsecond=0)
+        amount = from_cents(price.amount)
         usages = tuple(
-            self._usage(found[applied.code.code], applied, request, price, now, cart_id, held, hold_until)
+            self._usage(found[applied.code.code], applied, request, amount, now, cart_id, held, hold_until)
             for applied in price.applied
         )
         cart = Cart(
@@ -284,7 +286,7 @@ class CartCheckout:
         self, code: CodeTerms, applied: Applied, request: CartIn, price: CartPrice, now: datetime
     ) -> Rejection | None:
         redeemer = self.redeemer
-        usage = self._usage(code, applied, request, price, now, None, False, None)
+        usage = self._usage(code, applied, request, from_cents(price.amount), now, None, False, None)
         recorded = await redeemer.store.record(
             usage,
             expires_at=usage_expiry(code, redeemer.grace),
@@ -298,23 +300,23 @@ class CartCheckout:
         code: CodeTerms,
         applied: Applied,
         request: CartIn,
-        price: CartPrice,
+        amount: Decimal,
         now: datetime,
         cart_id: str | None,
         held: bool,
         hold_until: datetime | None,
     ) -> Usage:
-        """One code's usage of the cart: the whole order's amount, this code's discount and allocations."""
+        """One code's usage of the cart: the whole order's ``amount``, this code's discount and allocations."""
         rule = code.rule
-        amount = price.amount
+        discount = from_cents(applied.discount)
         return Usage(
             code=code.id,
             user=request.user,
             brand=rule.brand,
             discount=rule.discount,
-            amount=from_cents(amount),
-            discount_amount=from_cents(applied.discount),
-            amount_to_pay=from_cents(amount - applied.discount),
+            amount=amount,
+            discount_amount=discount,
+            amount_to_pay=amount - discount,
             used_at=now,
             amount_off=rule.amount_off,
             currency=rule.currency or request.currency,

@@ -34,9 +34,10 @@ from discounts.errors import (
 )
 from discounts.money import format_cents, from_cents, money_cents, to_cents
 from discounts.pricing.cart import Line, price_lines
-from discounts.usage.schemas import CartItem, RedemptionIn, line_ids
+from discounts.usage.schemas import CartItem, RedemptionIn
 from discounts.usage.store import NO_LIMITS, Allocations, Change, Limits, Outcome, Status, Usage, UsageStore
 
+NO_CATEGORIES: frozenset[str] = frozenset()
 #: Finds a usage in the durable ledger: ``(code, user, use)`` → the usage, or None.
 LedgerLookup = Callable[[str, str, int], Awaitable[Usage | None]]
 
@@ -109,10 +110,12 @@ def refusal(outcome: Outcome, code: CodeTerms, user: str) -> DiscountsError:
 
 def cart_lines(items: Sequence[CartItem]) -> tuple[Line, ...]:
     """The request's lines as pricing takes them: ids (defaults: positions), subtotals in cents."""
-    return tuple(
-        Line(line_id, item.brand, money_cents(item.price) * item.quantity, item.product, frozenset(item.categories))
-        for line_id, item in zip(line_ids(items), items, strict=True)
-    )
+    lines = []
+    for index, item in enumerate(items):
+        categories = frozenset(item.categories) if item.categories else NO_CATEGORIES
+        line_id = item.id if item.id is not None else str(index)
+        lines.append(Line(line_id, item.brand, money_cents(item.price) * item.quantity, item.product, categories))
+    return tuple(lines)
 
 
 #: A usage id: the base64url (unpadded) JSON ``[code, user, use]`` — opaque to clients, found without a lookup table.
