@@ -1,0 +1,191 @@
+from http import HTTPStatus
+from typing import Any, cast
+from urllib.parse import quote
+
+import httpx
+
+from ... import errors
+from ...client import AuthenticatedClient, Client
+from ...models.problem import Problem
+from ...types import Response
+
+
+def _get_kwargs(
+    cart_id: str,
+) -> dict[str, Any]:
+
+    _kwargs: dict[str, Any] = {
+        "method": "delete",
+        "url": "/api/v1/cartredemption/{cart_id}/".format(
+            cart_id=quote(str(cart_id), safe=""),
+        ),
+    }
+
+    return _kwargs
+
+
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Any | Problem | None:
+    if response.status_code == 204:
+        response_204 = cast(Any, None)
+        return response_204
+
+    if response.status_code == 401:
+        response_401 = Problem.from_dict(response.json())
+
+        return response_401
+
+    if response.status_code == 403:
+        response_403 = Problem.from_dict(response.json())
+
+        return response_403
+
+    if response.status_code == 404:
+        response_404 = Problem.from_dict(response.json())
+
+        return response_404
+
+    if response.status_code == 422:
+        response_422 = Problem.from_dict(response.json())
+
+        return response_422
+
+    if response.status_code == 429:
+        response_429 = Problem.from_dict(response.json())
+
+        return response_429
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Any | Problem]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    cart_id: str,
+    *,
+    client: AuthenticatedClient,
+) -> Response[Any | Problem]:
+    """Give Back Cart
+
+     Release a held cart or roll back a used one: every usage of it still held or used comes back.
+
+    Those given back alone before stay so. A second DELETE, or one after the hold ended: 404.
+
+    Args:
+        cart_id (str): A cart redemption's `id`, as its redemption returned it
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[Any | Problem]
+    """
+
+    kwargs = _get_kwargs(
+        cart_id=cart_id,
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+
+def sync(
+    cart_id: str,
+    *,
+    client: AuthenticatedClient,
+) -> Any | Problem | None:
+    """Give Back Cart
+
+     Release a held cart or roll back a used one: every usage of it still held or used comes back.
+
+    Those given back alone before stay so. A second DELETE, or one after the hold ended: 404.
+
+    Args:
+        cart_id (str): A cart redemption's `id`, as its redemption returned it
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Any | Problem
+    """
+
+    return sync_detailed(
+        cart_id=cart_id,
+        client=client,
+    ).parsed
+
+
+async def asyncio_detailed(
+    cart_id: str,
+    *,
+    client: AuthenticatedClient,
+) -> Response[Any | Problem]:
+    """Give Back Cart
+
+     Release a held cart or roll back a used one: every usage of it still held or used comes back.
+
+    Those given back alone before stay so. A second DELETE, or one after the hold ended: 404.
+
+    Args:
+        cart_id (str): A cart redemption's `id`, as its redemption returned it
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[Any | Problem]
+    """
+
+    kwargs = _get_kwargs(
+        cart_id=cart_id,
+    )
+
+    response = await client.get_async_httpx_client().request(**kwargs)
+
+    return _build_response(client=client, response=response)
+
+
+async def asyncio(
+    cart_id: str,
+    *,
+    client: AuthenticatedClient,
+) -> Any | Problem | None:
+    """Give Back Cart
+
+     Release a held cart or roll back a used one: every usage of it still held or used comes back.
+
+    Those given back alone before stay so. A second DELETE, or one after the hold ended: 404.
+
+    Args:
+        cart_id (str): A cart redemption's `id`, as its redemption returned it
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Any | Problem
+    """
+
+    return (
+        await asyncio_detailed(
+            cart_id=cart_id,
+            client=client,
+        )
+    ).parsed

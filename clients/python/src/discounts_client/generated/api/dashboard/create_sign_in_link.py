@@ -1,0 +1,216 @@
+from http import HTTPStatus
+from typing import Any
+
+import httpx
+
+from ... import errors
+from ...client import AuthenticatedClient, Client
+from ...models.problem import Problem
+from ...models.sign_in_link_in import SignInLinkIn
+from ...models.sign_in_link_out import SignInLinkOut
+from ...types import Response
+
+
+def _get_kwargs(
+    *,
+    body: SignInLinkIn,
+) -> dict[str, Any]:
+    headers: dict[str, Any] = {}
+
+    _kwargs: dict[str, Any] = {
+        "method": "post",
+        "url": "/api/v1/dashboardlink/",
+    }
+
+    _kwargs["json"] = body.to_dict()
+
+    headers["Content-Type"] = "application/json"
+
+    _kwargs["headers"] = headers
+    return _kwargs
+
+
+def _parse_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Problem | SignInLinkOut | None:
+    if response.status_code == 201:
+        response_201 = SignInLinkOut.from_dict(response.json())
+
+        return response_201
+
+    if response.status_code == 401:
+        response_401 = Problem.from_dict(response.json())
+
+        return response_401
+
+    if response.status_code == 403:
+        response_403 = Problem.from_dict(response.json())
+
+        return response_403
+
+    if response.status_code == 404:
+        response_404 = Problem.from_dict(response.json())
+
+        return response_404
+
+    if response.status_code == 413:
+        response_413 = Problem.from_dict(response.json())
+
+        return response_413
+
+    if response.status_code == 415:
+        response_415 = Problem.from_dict(response.json())
+
+        return response_415
+
+    if response.status_code == 422:
+        response_422 = Problem.from_dict(response.json())
+
+        return response_422
+
+    if response.status_code == 429:
+        response_429 = Problem.from_dict(response.json())
+
+        return response_429
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Response[Problem | SignInLinkOut]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    *,
+    client: AuthenticatedClient,
+    body: SignInLinkIn,
+) -> Response[Problem | SignInLinkOut]:
+    """Create Sign In Link
+
+     A one-time link that signs a brand in to its dashboard (hand it to the brand; it works once).
+
+    The marketplace's back end asks for it where the brand is already signed in with the
+    marketplace, so a brand never handles a raw API token. The brand must be registered (422).
+
+    Args:
+        body (SignInLinkIn):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[Problem | SignInLinkOut]
+    """
+
+    kwargs = _get_kwargs(
+        body=body,
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+
+def sync(
+    *,
+    client: AuthenticatedClient,
+    body: SignInLinkIn,
+) -> Problem | SignInLinkOut | None:
+    """Create Sign In Link
+
+     A one-time link that signs a brand in to its dashboard (hand it to the brand; it works once).
+
+    The marketplace's back end asks for it where the brand is already signed in with the
+    marketplace, so a brand never handles a raw API token. The brand must be registered (422).
+
+    Args:
+        body (SignInLinkIn):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Problem | SignInLinkOut
+    """
+
+    return sync_detailed(
+        client=client,
+        body=body,
+    ).parsed
+
+
+async def asyncio_detailed(
+    *,
+    client: AuthenticatedClient,
+    body: SignInLinkIn,
+) -> Response[Problem | SignInLinkOut]:
+    """Create Sign In Link
+
+     A one-time link that signs a brand in to its dashboard (hand it to the brand; it works once).
+
+    The marketplace's back end asks for it where the brand is already signed in with the
+    marketplace, so a brand never handles a raw API token. The brand must be registered (422).
+
+    Args:
+        body (SignInLinkIn):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[Problem | SignInLinkOut]
+    """
+
+    kwargs = _get_kwargs(
+        body=body,
+    )
+
+    response = await client.get_async_httpx_client().request(**kwargs)
+
+    return _build_response(client=client, response=response)
+
+
+async def asyncio(
+    *,
+    client: AuthenticatedClient,
+    body: SignInLinkIn,
+) -> Problem | SignInLinkOut | None:
+    """Create Sign In Link
+
+     A one-time link that signs a brand in to its dashboard (hand it to the brand; it works once).
+
+    The marketplace's back end asks for it where the brand is already signed in with the
+    marketplace, so a brand never handles a raw API token. The brand must be registered (422).
+
+    Args:
+        body (SignInLinkIn):
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Problem | SignInLinkOut
+    """
+
+    return (
+        await asyncio_detailed(
+            client=client,
+            body=body,
+        )
+    ).parsed

@@ -1,0 +1,199 @@
+from http import HTTPStatus
+from typing import Any, cast
+from urllib.parse import quote
+
+import httpx
+
+from ... import errors
+from ...client import AuthenticatedClient, Client
+from ...models.problem import Problem
+from ...types import Response
+
+
+def _get_kwargs(
+    usage_id: str,
+) -> dict[str, Any]:
+
+    _kwargs: dict[str, Any] = {
+        "method": "delete",
+        "url": "/api/v1/discountcodeusage/{usage_id}/".format(
+            usage_id=quote(str(usage_id), safe=""),
+        ),
+    }
+
+    return _kwargs
+
+
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Any | Problem | None:
+    if response.status_code == 204:
+        response_204 = cast(Any, None)
+        return response_204
+
+    if response.status_code == 401:
+        response_401 = Problem.from_dict(response.json())
+
+        return response_401
+
+    if response.status_code == 403:
+        response_403 = Problem.from_dict(response.json())
+
+        return response_403
+
+    if response.status_code == 404:
+        response_404 = Problem.from_dict(response.json())
+
+        return response_404
+
+    if response.status_code == 422:
+        response_422 = Problem.from_dict(response.json())
+
+        return response_422
+
+    if response.status_code == 429:
+        response_429 = Problem.from_dict(response.json())
+
+        return response_429
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Any | Problem]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    usage_id: str,
+    *,
+    client: AuthenticatedClient,
+) -> Response[Any | Problem]:
+    """Give Back Usage
+
+     Release a hold, or roll back a use (the order was cancelled, the payment failed).
+
+    The use, its share of ``max_uses`` and of the budget come back, and the ledger and the
+    brand's digest record it. Unknown, someone else's, given back already, or a hold that
+    ended: 404 ``usage_not_found``. Brands cannot (403; they roll back from their dashboard).
+
+    Args:
+        usage_id (str): A usage's `id`, as its redemption returned it
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[Any | Problem]
+    """
+
+    kwargs = _get_kwargs(
+        usage_id=usage_id,
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+
+def sync(
+    usage_id: str,
+    *,
+    client: AuthenticatedClient,
+) -> Any | Problem | None:
+    """Give Back Usage
+
+     Release a hold, or roll back a use (the order was cancelled, the payment failed).
+
+    The use, its share of ``max_uses`` and of the budget come back, and the ledger and the
+    brand's digest record it. Unknown, someone else's, given back already, or a hold that
+    ended: 404 ``usage_not_found``. Brands cannot (403; they roll back from their dashboard).
+
+    Args:
+        usage_id (str): A usage's `id`, as its redemption returned it
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Any | Problem
+    """
+
+    return sync_detailed(
+        usage_id=usage_id,
+        client=client,
+    ).parsed
+
+
+async def asyncio_detailed(
+    usage_id: str,
+    *,
+    client: AuthenticatedClient,
+) -> Response[Any | Problem]:
+    """Give Back Usage
+
+     Release a hold, or roll back a use (the order was cancelled, the payment failed).
+
+    The use, its share of ``max_uses`` and of the budget come back, and the ledger and the
+    brand's digest record it. Unknown, someone else's, given back already, or a hold that
+    ended: 404 ``usage_not_found``. Brands cannot (403; they roll back from their dashboard).
+
+    Args:
+        usage_id (str): A usage's `id`, as its redemption returned it
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[Any | Problem]
+    """
+
+    kwargs = _get_kwargs(
+        usage_id=usage_id,
+    )
+
+    response = await client.get_async_httpx_client().request(**kwargs)
+
+    return _build_response(client=client, response=response)
+
+
+async def asyncio(
+    usage_id: str,
+    *,
+    client: AuthenticatedClient,
+) -> Any | Problem | None:
+    """Give Back Usage
+
+     Release a hold, or roll back a use (the order was cancelled, the payment failed).
+
+    The use, its share of ``max_uses`` and of the budget come back, and the ledger and the
+    brand's digest record it. Unknown, someone else's, given back already, or a hold that
+    ended: 404 ``usage_not_found``. Brands cannot (403; they roll back from their dashboard).
+
+    Args:
+        usage_id (str): A usage's `id`, as its redemption returned it
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Any | Problem
+    """
+
+    return (
+        await asyncio_detailed(
+            usage_id=usage_id,
+            client=client,
+        )
+    ).parsed
