@@ -32,11 +32,14 @@ The domain raises these without knowing about HTTP; ``api/problems.py`` renders 
 as RFC 9457 problem details from ``status``, ``code``, ``title`` and, where there are several
 things wrong at once, ``errors`` (one entry per field or line). Beside them, ``UNREACHABLE``
 names the failures of a store rather than of a request (503 with ``Retry-After`` in the API,
-a warning and the next run in the worker).
+a warning and the next run in the worker); ``client_failures`` wraps calls to the Redis client
+so that what the library raises when a connection is pulled from under it is one of them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from redis.exceptions import ClusterDownError, TryAgainError
@@ -44,9 +47,29 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+
+class StoreUnreachable(RedisConnectionError):
+    """The connection to Redis failed while calls were on it: they may or may not have run, and are not sent again."""
+
+
+@contextmanager
+def client_failures(what: str) -> Iterator[None]:
+    """A failure of the Redis client library itself, raised as :class:`StoreUnreachable` (a 503).
+
+    The cluster client closes every connection of a node it gave up on, those other tasks are
+    using too: they then meet ``AttributeError: 'NoneType' object has no attribute
+    'writelines'`` (the stream writer gone), or uvloop's ``RuntimeError`` ("handler is
+    closed"); a socket can also fail with a bare ``OSError``. Wrap only calls to the client.
+    """
+    try:
+        yield
+    except (AttributeError, RuntimeError, OSError) as exc:
+        raise StoreUnreachable(f"{what}: {exc!r}") from exc
+
+
 #: A store (Redis, the database) that cannot be reached or did not answer in time: try again soon.
 UNREACHABLE: tuple[type[Exception], ...] = (
-    RedisConnectionError,
+    RedisConnectionError,  # StoreUnreachable too
     RedisTimeoutError,
     ClusterDownError,
     TryAgainError,

@@ -97,13 +97,18 @@ class LocalRedisCluster:
     def node_id(self, node: RedisServer) -> str:
         return self.call(node, "CLUSTER", "MYID").strip()
 
+    def _myself(self, node: RedisServer) -> list[str]:
+        """``node``'s own line of ``CLUSTER NODES``: id, address, flags, master, ..."""
+        for line in self.call(node, "CLUSTER", "NODES").splitlines():
+            fields = line.split()
+            if "myself" in fields[2].split(","):
+                return fields
+        raise AssertionError(f"the node on port {node.port} does not list itself")
+
     def _role(self, node: RedisServer) -> tuple[str, str]:
         """``node``'s role and its master's id (``-`` for a master), as it knows itself."""
-        for line in self.call(node, "CLUSTER", "NODES").splitlines():
-            _, _, flags, master, *_ = line.split()
-            if "myself" in flags.split(","):
-                return ("master" if "master" in flags.split(",") else "replica", master)
-        raise AssertionError(f"the node on port {node.port} does not list itself")
+        _, _, flags, master, *_ = self._myself(node)
+        return ("master" if "master" in flags.split(",") else "replica", master)
 
     def primaries(self) -> list[RedisServer]:
         return [node for node in self.nodes if self.alive(node) and self._role(node)[0] == "master"]
@@ -116,7 +121,8 @@ class LocalRedisCluster:
         """A new node that joins the cluster as a replica of ``primary`` and has copied its data."""
         node = self._node(f"node{len(self.nodes)}").start()
         self.nodes.append(node)
-        self.call(node, "CLUSTER", "MEET", "127.0.0.1", str(primary.port))
+        bus_port = self._myself(primary)[1].split("@")[1].split(",")[0]  # ip:port@cport[,hostname]
+        self.call(node, "CLUSTER", "MEET", "127.0.0.1", str(primary.port), bus_port)
         primary_id, deadline = self.node_id(primary), time.monotonic() + 30
         while primary_id not in self.call(node, "CLUSTER", "NODES"):
             if time.monotonic() > deadline:

@@ -15,7 +15,8 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from redis.asyncio.cluster import RedisCluster
 
-from discounts.usage.redis_pipelining import NotReplicated, StoreUnreachable
+from discounts.errors import StoreUnreachable
+from discounts.usage.redis_pipelining import NotReplicated
 from discounts.usage.redis_store import RedisUsageStore
 from discounts.usage.store import Outcome, open_usage_store
 from tests.services import RedisServer

@@ -89,4 +89,3 @@ async def test_without_a_replica_to_confirm_a_claim_is_refused_not_acknowledged(
         assert await store.used_at("SPRING", "u-2", now=NOW) is None
     finally:
         await store.close()
-

@@ -36,8 +36,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -47,33 +46,16 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import AskError, MovedError, NoScriptError, RedisClusterException, RedisError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from discounts.errors import StoreUnreachable, client_failures
+
 #: A script, its arguments (``numkeys key… arg…``), the caller's future, and whether the script may write.
 Call = tuple[AsyncScript, Sequence[Any], "asyncio.Future[Any]", bool]
 #: Rounds of MOVED/ASK redirections a batch follows (a slot moves once per failover or migration).
 REDIRECTS = 5
 
 
-class StoreUnreachable(RedisConnectionError):
-    """The connection failed while calls were on it: they may or may not have run, and are not sent again."""
-
-
 class NotReplicated(RedisConnectionError):
     """Fewer replicas than ``min_replicas`` confirmed a write in time: it is not acknowledged."""
-
-
-@contextmanager
-def client_failures(what: str) -> Iterator[None]:
-    """A failure of the Redis client library itself, raised as :class:`StoreUnreachable` (a 503).
-
-    The cluster client closes every connection of a node it gave up on, those other tasks are
-    using too: they then meet ``AttributeError: 'NoneType' object has no attribute
-    'writelines'`` (the stream writer gone), or uvloop's ``RuntimeError`` ("handler is
-    closed"); a socket can also fail with a bare ``OSError``. Wrap only calls to the client.
-    """
-    try:
-        yield
-    except (AttributeError, RuntimeError, OSError) as exc:
-        raise StoreUnreachable(f"{what}: {exc!r}") from exc
 
 
 class AutoPipeline:
@@ -189,7 +171,9 @@ class AutoPipeline:
                             asked[i] = target
                         todo.append(i)
             if not todo:
-                break
+                return replies
+        for i in todo:  # still sent elsewhere: the slots are moving, try again in a moment
+            replies[i] = StoreUnreachable(f"the Redis Cluster redirected a call {REDIRECTS} times: {replies[i]}")
         return replies
 
     async def _read_slot_map(self, client: RedisCluster) -> None:

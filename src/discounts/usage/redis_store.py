@@ -25,6 +25,7 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.exceptions import ResponseError
 
+from discounts.errors import client_failures
 from discounts.money import to_cents
 from discounts.settings import Settings, get_settings
 from discounts.usage.redis_layout import (
@@ -39,7 +40,7 @@ from discounts.usage.redis_layout import (
     unix_seconds,
     usage_of,
 )
-from discounts.usage.redis_pipelining import AutoPipeline, client_failures
+from discounts.usage.redis_pipelining import AutoPipeline
 from discounts.usage.store import (
     NO_LIMITS,
     Change,
