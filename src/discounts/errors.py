@@ -22,6 +22,7 @@
     ├── MinAmountNotMet        422 min_amount_not_met
     ├── CurrencyMismatch       422 currency_mismatch
     ├── IdempotencyKeyReused   422 idempotency_key_reused (the key came with another request before)
+    ├── BrandNotRegistered     422 brand_not_found (a body names a brand the directory does not know)
     ├── RateLimited            429 rate_limited
     ├── NotCopiedYet           503 unavailable (a usage the ledger has not received yet; retry in a moment)
     └── MailError              (background work only, never an HTTP answer)
@@ -213,6 +214,19 @@ class InvalidInput(DiscountsError):
         refusal = cls(".".join(map(str, first)), why + (f" (and {more} more)" if more else ""))
         refusal.errors = [{"loc": ["body", *map(str, loc)], "msg": msg} for loc, msg in errors]
         return refusal
+
+
+class BrandNotRegistered(DiscountsError):
+    """A body names a brand the directory does not know: the request is wrong (API.md part 1: 422).
+
+    Unlike ``BrandNotFound`` (404), no resource the request addressed is missing.
+    """
+
+    status, code, title = 422, "brand_not_found", "No such brand"
+
+    def __init__(self, field: str, brand: str) -> None:
+        super().__init__(f"{field}: brand {brand!r} is not registered in the directory")
+        self.errors = [{"loc": ["body", *field.split(".")], "msg": "no such brand in the directory"}]
 
 
 class IdempotencyInProgress(DiscountsError):
