@@ -13,6 +13,7 @@ import logging
 import re
 import time
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -81,10 +82,14 @@ class Idempotent:
             await self.app(scope, receive, send)
             return
         body, more = bytearray(), True
-        while more:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
+        try:
+            while more:
+                message = await receive()
+                body += message.get("body", b"")
+                more = message.get("more_body", False)
+        except HTTPException as exc:  # the body limit's 413, raised while the body streams in
+            await (await problems.http_error(Request(scope), exc))(scope, receive, send)
+            return
         idempotency = runtime.idempotency
         fingerprint = idempotency.fingerprint("POST", path, bytes(body))
         owner, token = f"{principal.role.value}:{principal.sub}", idempotency.new_token()
@@ -98,6 +103,9 @@ class Idempotent:
             # back, or every retry would be 409 in flight until the lease ran out.
             _finish_later(runtime, (idempotency.storage_key(owner, key), token), fingerprint, None)
             await (await problems.unavailable(Request(scope), exc))(scope, receive, send)
+            return
+        except Exception as exc:  # noqa: BLE001 - logged with its traceback, answered as a 500 problem
+            await (await problems.unexpected(Request(scope), exc))(scope, receive, send)
             return
         if isinstance(begun, Answer):
             await replay(begun, send)
