@@ -195,7 +195,7 @@ class AutoPipeline:
                 with client_failures("the connection to a Redis Cluster node failed"):
                     await node.disconnect_if_needed(connection)  # marked by a change of the slot map
                 replies = await self._exchange(connection, calls, asking)
-            except StoreUnreachable as exc:  # the node's calls get it; other nodes' calls stand
+            except RedisConnectionError as exc:  # StoreUnreachable too: the node's calls get it, others stand
                 replies = [exc] * len(calls)
             finally:
                 node.release(connection)
