@@ -17,7 +17,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -100,26 +100,51 @@ def serve(
     supervisor = WorkerSupervisor([sys.executable, "-m", "discounts", "worker", "--beat"]) if background else None
     if supervisor:
         supervisor.start()
+    options: dict[str, Any] = {
+        "factory": True,
+        "host": host,
+        "port": port,
+        "workers": workers,
+        "loop": "uvloop",
+        "http": "httptools",
+        # Our logging in every API process (uvicorn applies the config again in each one it
+        # spawns); our middleware writes the access line, so uvicorn's own is off.
+        "log_config": logs.logging_config(settings),
+        "log_level": None,
+        "access_log": False,
+        # No "server: uvicorn" on every answer: it tells a scanner what to try, and costs a header.
+        "server_header": False,
+    }
     try:
-        uvicorn.run(
-            "discounts.api.app:create_app",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            loop="uvloop",
-            http="httptools",
-            # Our logging in every API process (uvicorn applies the config again in each one it
-            # spawns); our middleware writes the access line, so uvicorn's own is off.
-            log_config=logs.logging_config(settings),
-            log_level=None,
-            access_log=False,
-            # No "server: uvicorn" on every answer: it tells a scanner what to try, and costs a header.
-            server_header=False,
-        )
+        if workers == 1:
+            uvicorn.run(API_APP, **options)  # exits non-zero itself when the API fails to start
+            status = 0
+        else:
+            status = run_api_processes(uvicorn.Config(API_APP, **options))
     finally:
         if supervisor:
             supervisor.stop()
+    if status:
+        log.error("the API did not start; exiting with status %d", status)
+        raise typer.Exit(status)
+
+
+API_APP = "discounts.api.app:create_app"
+
+
+def run_api_processes(config: Any) -> int:
+    """Run ``config.workers`` API processes until stopped; the exit status says whether they started.
+
+    ``uvicorn.run`` does the same, but when a process fails to start (a refused setting) it
+    stops the others and returns as after a clean stop: ``serve`` exited 0, and systemd or
+    Kubernetes took the failure for a stop it need not report or restart (uvicorn 0.54).
+    """
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
+
+    processes = Multiprocess(config, sockets=[config.bind_socket()])
+    processes.run()
+    return STARTUP_FAILURE if any(process.exitcode == STARTUP_FAILURE for process in processes.processes) else 0
 
 
 def listen_url(host: str, port: int) -> str:

@@ -24,6 +24,7 @@
     ├── CurrencyMismatch       422 currency_mismatch
     ├── LinesRequired          422 lines_required (a rule that targets products or categories needs the lines)
     ├── IdempotencyKeyReused   422 idempotency_key_reused (the key came with another request before)
+    ├── BrandNotRegistered     422 brand_not_found (a body names a brand the directory does not know)
     ├── RateLimited            429 rate_limited
     ├── NotCopiedYet           503 unavailable (a usage the ledger has not received yet; retry in a moment)
     └── MailError              (background work only, never an HTTP answer)
@@ -34,11 +35,14 @@ The domain raises these without knowing about HTTP; ``api/problems.py`` renders 
 as RFC 9457 problem details from ``status``, ``code``, ``title`` and, where there are several
 things wrong at once, ``errors`` (one entry per field or line). Beside them, ``UNREACHABLE``
 names the failures of a store rather than of a request (503 with ``Retry-After`` in the API,
-a warning and the next run in the worker).
+a warning and the next run in the worker); ``client_failures`` wraps calls to the Redis client
+so that what the library raises when a connection is pulled from under it is one of them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from redis.exceptions import ClusterDownError, TryAgainError
@@ -46,9 +50,29 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+
+class StoreUnreachable(RedisConnectionError):
+    """The connection to Redis failed while calls were on it: they may or may not have run, and are not sent again."""
+
+
+@contextmanager
+def client_failures(what: str) -> Iterator[None]:
+    """A failure of the Redis client library itself, raised as :class:`StoreUnreachable` (a 503).
+
+    The cluster client closes every connection of a node it gave up on, those other tasks are
+    using too: they then meet ``AttributeError: 'NoneType' object has no attribute
+    'writelines'`` (the stream writer gone), or uvloop's ``RuntimeError`` ("handler is
+    closed"); a socket can also fail with a bare ``OSError``. Wrap only calls to the client.
+    """
+    try:
+        yield
+    except (AttributeError, RuntimeError, OSError) as exc:
+        raise StoreUnreachable(f"{what}: {exc!r}") from exc
+
+
 #: A store (Redis, the database) that cannot be reached or did not answer in time: try again soon.
 UNREACHABLE: tuple[type[Exception], ...] = (
-    RedisConnectionError,
+    RedisConnectionError,  # StoreUnreachable too
     RedisTimeoutError,
     ClusterDownError,
     TryAgainError,
@@ -221,6 +245,19 @@ class InvalidInput(DiscountsError):
         refusal = cls(".".join(map(str, first)), why + (f" (and {more} more)" if more else ""))
         refusal.errors = [{"loc": ["body", *map(str, loc)], "msg": msg} for loc, msg in errors]
         return refusal
+
+
+class BrandNotRegistered(DiscountsError):
+    """A body names a brand the directory does not know: the request is wrong (API.md part 1: 422).
+
+    Unlike ``BrandNotFound`` (404), no resource the request addressed is missing.
+    """
+
+    status, code, title = 422, "brand_not_found", "No such brand"
+
+    def __init__(self, field: str, brand: str) -> None:
+        super().__init__(f"{field}: brand {brand!r} is not registered in the directory")
+        self.errors = [{"loc": ["body", *field.split(".")], "msg": "no such brand in the directory"}]
 
 
 class IdempotencyInProgress(DiscountsError):

@@ -27,11 +27,10 @@ from pathlib import Path
 from typing import Protocol
 
 import orjson
-from redis.asyncio import Redis
-from redis.asyncio.cluster import RedisCluster
 
 from discounts.errors import IdempotencyInProgress, IdempotencyKeyReused
 from discounts.sqlite_file import SQLiteFile
+from discounts.usage.redis_pipelining import AutoPipeline
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,18 +127,24 @@ return 1
 
 
 class RedisRecords:
-    """One string key per (principal, key), ``<namespace>:idem:<hash>``, expiring by itself."""
+    """One string key per (principal, key), ``<namespace>:idem:<hash>``, expiring by itself.
 
-    def __init__(self, client: Redis | RedisCluster, namespace: str) -> None:
-        self._prefix = f"{namespace}:idem:"
-        self._claim, self._replace = client.register_script(CLAIM), client.register_script(REPLACE)
+    The scripts go through the usage store's pipeline: sent with the redemptions, never sent
+    twice after a broken connection, and, with ``DISCOUNTS_USAGE_MIN_REPLICAS``, acknowledged
+    only once replicas have them — a kept answer must survive a failover as its usage does.
+    """
+
+    def __init__(self, pipeline: AutoPipeline, namespace: str) -> None:
+        self._prefix, self._pipeline = f"{namespace}:idem:", pipeline
+        self._claim, self._replace = (pipeline.client.register_script(script) for script in (CLAIM, REPLACE))
 
     async def claim(self, key: str, record: bytes, lease_seconds: float) -> bytes | None:
-        found = await self._claim(keys=[self._prefix + key], args=[record, int(lease_seconds * 1000)])
+        found = await self._pipeline.call(self._claim, [self._prefix + key], [record, int(lease_seconds * 1000)])
         return None if found is None else found.encode() if isinstance(found, str) else found
 
     async def replace(self, key: str, token: str, record: bytes | None, keep_seconds: float) -> None:
-        await self._replace(keys=[self._prefix + key], args=[token, record or b"", int(keep_seconds * 1000)])
+        args = [token, record or b"", int(keep_seconds * 1000)]
+        await self._pipeline.call(self._replace, [self._prefix + key], args)
 
     async def close(self) -> None:
         """The client is the usage store's, closed with it."""
@@ -197,8 +202,8 @@ def _prepare_records(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS records_expiry ON records (expires_at)")
 
 
-def open_record_storage(client: Redis | RedisCluster | None, data_dir: Path, namespace: str) -> RecordStorage:
-    """Redis beside a Redis usage store (``client`` is the store's); otherwise a file in the data directory."""
-    if client is None:
+def open_record_storage(pipeline: AutoPipeline | None, data_dir: Path, namespace: str) -> RecordStorage:
+    """Redis beside a Redis usage store (``pipeline`` is the store's); otherwise a file in the data directory."""
+    if pipeline is None:
         return SQLiteRecords(data_dir / "idempotency.sqlite3")
-    return RedisRecords(client, namespace)
+    return RedisRecords(pipeline, namespace)

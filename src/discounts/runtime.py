@@ -85,7 +85,9 @@ class Runtime:
             rate_limit=RateLimit(settings.rate_limit),
             guesses=Guesses(misses, settings.guess_limit, settings.guess_limit_per_address),
             idempotency=Idempotency(
-                open_record_storage(client, settings.data_dir.resolve(), settings.usage_namespace),
+                open_record_storage(
+                    getattr(store, "pipeline", None), settings.data_dir.resolve(), settings.usage_namespace
+                ),
                 settings.idempotency_seconds,
                 settings.idempotency_lease_seconds,
             ),

@@ -140,13 +140,14 @@ async def test_brand_lists_its_own_codes(acme: Api) -> None:
     assert [code["id"] for code in listed.json()] == ["ACME1"]
 
 
-async def test_unregistered_brand_is_404(api: Api) -> None:
-    """A valid token of a brand the directory does not know (yet): nothing of it exists to add to."""
-    assert_problem(await create(api, body(), brand="acme"), 404, "brand_not_found")
+async def test_unregistered_brand_is_422(api: Api) -> None:
+    """A valid token of a brand the directory does not know (yet): API.md part 1 pins 422 for the code."""
+    problem = assert_problem(await create(api, body(), brand="acme"), 422, "brand_not_found")
+    assert [error["loc"] for error in problem["errors"]] == [["body", "rule", "brand"]]
     rule = await api.client.post(
         "/api/v1/discountrule/", json={"brand": "acme", "discount": 5}, headers=api.auth.brand()
     )
-    assert_problem(rule, 404, "brand_not_found")
+    assert [error["loc"] for error in assert_problem(rule, 422, "brand_not_found")["errors"]] == [["body", "brand"]]
 
 
 BAD_VALIDITIES = [

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from discounts.api import idempotency as idempotent_layer
 from discounts.idempotency import Idempotency, SQLiteRecords
 from discounts.settings import Settings
 from tests.api.conftest import assert_problem, serve
@@ -154,6 +155,35 @@ async def test_a_5xx_is_not_kept_so_the_retry_runs_again(
     retried = await client.post(REDEEM, json=BODY, headers=keyed(auth, "k"))
     assert retried.status_code == 201
     assert "idempotent-replayed" not in retried.headers
+
+
+async def test_an_answer_that_could_not_be_kept_is_not_sent_and_the_retry_gets_it(
+    app: FastAPI, api: Api, client: httpx.AsyncClient, auth: Auth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sent as it was, a 201 whose record a failing Redis lost would leave its retry nothing to replay."""
+    await api.brand()
+    await api.code()
+    storage = app.state.runtime.idempotency.storage
+    original, failures = storage.replace, [RedisConnectionError("no replica confirmed the write")]
+
+    async def replace_failing_once(*args: Any, **kwargs: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(storage, "replace", replace_failing_once)
+    monkeypatch.setattr(idempotent_layer, "FINISH_RETRY_SECONDS", 0.01)
+    first = await client.post(REDEEM, json=BODY, headers=keyed(auth, "unkept"))
+    assert "same Idempotency-Key" in assert_problem(first, 503, "unavailable")["detail"]
+    assert first.headers["retry-after"] == "1"
+    for _ in range(200):  # the answer is kept behind the 503, once the store takes it
+        retried = await client.post(REDEEM, json=BODY, headers=keyed(auth, "unkept"))
+        if retried.status_code != 409:
+            break
+        assert_problem(retried, 409, "idempotency_in_progress")
+        await asyncio.sleep(0.01)
+    assert (retried.status_code, retried.headers["idempotent-replayed"]) == (201, "true")
+    assert_problem(await api.redeem(), 409, "code_already_used")  # the code was used once
 
 
 async def test_without_a_valid_token_the_key_is_ignored(api: Api, client: httpx.AsyncClient) -> None:

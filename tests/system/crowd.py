@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import httpx
@@ -54,7 +54,8 @@ class Crowd:
     def statuses(self) -> Counter[int]:
         return Counter(answer.status for answers in self.answers.values() for answer in answers)
 
-    async def run(self, users: list[str]) -> None:
+    async def run(self, users: Iterable[str]) -> None:
+        """Every shopper of ``users`` (a generator may keep them coming) through, each to a final answer."""
         queue = iter(users)
         async with asyncio.TaskGroup() as senders:
             for _ in range(self.in_flight):

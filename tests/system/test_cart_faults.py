@@ -89,7 +89,7 @@ def carts_answered(crowd: Crowd, users: list[str]) -> dict[str, str]:
     return carts
 
 
-@pytest.fixture(params=["embedded", "redis"])
+@pytest.fixture(params=["embedded", "redis", "redis-cluster"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | None]:
     if request.param == "embedded":
         yield None

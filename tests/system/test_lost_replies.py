@@ -1,6 +1,7 @@
 """Answers lost between Redis and the API: a retry with the same Idempotency-Key gets its own claim, never a 409.
 
-The usage store is reached through a proxy that, for a few short windows, lets the commands
+The usage store (one Redis, or each node of a Redis Cluster) is reached through a proxy that, for
+a few short windows, lets the commands
 through and loses Redis's answers (then breaks the link): the claim is made, the API answers
 503, the shopper retries with the same key — and must get the 201 of the claim its first
 attempt made, as a single code and as a cart. Without the request's nonce in the claim, tens
@@ -22,6 +23,7 @@ from tests.services import RedisServer
 from tests.system.conftest import Server, bearer, cli_env
 from tests.system.crowd import IN_PROGRESS, NO_ANSWER, Crowd
 from tests.system.test_faults import SIGNER, ledger_counts, service_headers, sqlite_ledger, tokens_for, until
+from tests.usage.redis_cluster import LocalRedisCluster
 
 pytestmark = pytest.mark.slow
 
@@ -32,13 +34,38 @@ LINES = [
 ]
 
 
-@pytest.fixture
-def proxy(tmp_path: Path) -> Iterator[ReplyDroppingProxy]:
-    redis = RedisServer(tmp_path / "redis").start()
-    proxy = ReplyDroppingProxy(redis.port).start()
-    yield proxy
-    proxy.stop()
-    redis.stop()
+class Proxies:
+    """The usage store behind proxies that lose answers: one Redis, or every node of a Redis Cluster."""
+
+    def __init__(self, url: str, proxies: list[ReplyDroppingProxy]) -> None:
+        self.url, self.proxies = url, proxies
+
+    @property
+    def dropped(self) -> int:
+        return sum(proxy.dropped for proxy in self.proxies)
+
+    def drop(self, seconds: float) -> None:
+        for proxy in self.proxies:
+            proxy.drop(seconds)
+
+
+@pytest.fixture(params=["redis", "redis-cluster"])
+def proxy(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Proxies]:
+    if request.param == "redis":
+        redis = RedisServer(tmp_path / "redis").start()
+        single = ReplyDroppingProxy(redis.port).start()
+        yield Proxies(single.url, [single])
+        single.stop()
+        redis.stop()
+        return
+    # Each node tells clients the port of its proxy: every command of the cluster client passes one.
+    cluster = LocalRedisCluster(tmp_path / "cluster", masters=3, announced=True)
+    proxies = [ReplyDroppingProxy(node.port, port=cluster.announced_port[node.port]).start() for node in cluster.nodes]
+    cluster.start()
+    yield Proxies(cluster.url, proxies)
+    for each in proxies:
+        each.stop()
+    cluster.stop()
 
 
 async def open_shop(url: str) -> None:
@@ -65,7 +92,7 @@ def every_shopper_got_their_201(crowd: Crowd, users: list[str]) -> None:
                 assert answer.retry_after is not None, (user, answer)
 
 
-async def losing_answers(proxy: ReplyDroppingProxy, load: asyncio.Task[None], windows: int = 4) -> None:
+async def losing_answers(proxy: Proxies, load: asyncio.Task[None], windows: int = 4) -> None:
     """Short windows of lost answers while the load runs."""
     for _ in range(windows):
         await asyncio.sleep(0.6)
@@ -75,7 +102,7 @@ async def losing_answers(proxy: ReplyDroppingProxy, load: asyncio.Task[None], wi
 
 
 @pytest.mark.parametrize("kind", ["code", "cart"])
-async def test_a_lost_answer_is_not_a_lost_code(tmp_path: Path, proxy: ReplyDroppingProxy, kind: str) -> None:
+async def test_a_lost_answer_is_not_a_lost_code(tmp_path: Path, proxy: Proxies, kind: str) -> None:
     users = [f"{kind}{n:04d}" for n in range(600 if kind == "code" else 300)]
     data = tmp_path / "data"
     env = cli_env(data, DISCOUNTS_USAGE_STORE_URL=proxy.url, DISCOUNTS_IDEMPOTENCY_LEASE_SECONDS="2")

@@ -216,16 +216,51 @@ async def test_a_committed_cart_left_unsettled_is_finished(store: UsageStore) ->
     """The process died between the commit and the settling: the finisher completes the cart."""
     assert isinstance(store, RedisUsageStore)
     died = cart("u-1", [("ACME10", NO_LIMITS, "10.00"), ("BOLT5", NO_LIMITS, "5.00")])
-    settle, close = store._settle, store._close_soon
-    store._settle, store._close_soon = lambda record: asyncio.sleep(0), lambda cart_id: None  # type: ignore[method-assign]
+    died_midway(store)
     assert await store.record_cart(died, now=NOW)
-    store._settle, store._close_soon = settle, close  # type: ignore[method-assign]
-    assert [entry.cart is not None for entry in await store.pending(10)] == [True]  # the cart, not its uses
+    lives_again(store)
+    assert await store.pending(10) == []  # committed, not settled: nothing for the ledger yet
 
     assert await store.finish_carts(NOW + timedelta(seconds=1)) == 0  # not yet: its process may be at it
     assert await store.finish_carts(NOW + timedelta(seconds=10)) == 1
 
     entries = await store.pending(10)
     assert sorted(e.usage.code for e in entries if e.usage is not None) == ["ACME10", "BOLT5"]
+    assert [e.cart.id for e in entries if e.cart is not None] == [died.id]
     assert await store.finish_carts(NOW + timedelta(seconds=20)) == 0  # closed
     assert await store.used_at("BOLT5", "u-1", now=HOLD_END + timedelta(days=1)) is not None  # a use: it stays
+
+
+@pytest.mark.parametrize("backend", ["redis-cluster"], indirect=True)
+async def test_a_committed_cart_found_after_its_hold_is_given_back_whole(store: UsageStore) -> None:
+    """Nobody settled it before its reservations ended, and another shopper took the last use: never half kept."""
+    assert isinstance(store, RedisUsageStore)
+    one = Limits(max_uses=1, discount_cents=1000)
+    died = cart("u-1", [("ONLYONE", one, "10.00"), ("BOLT5", NO_LIMITS, "5.00")])
+    died_midway(store)
+    assert await store.record_cart(died, now=NOW)
+    lives_again(store)
+    later = dataclasses.replace(usage("u-2", code="ONLYONE"), used_at=HOLD_END + timedelta(seconds=1))
+    assert await store.record(later, expires_at=EXPIRES, limits=one)  # the reservation had ended: u-2's now
+
+    assert await store.finish_carts(HOLD_END + timedelta(seconds=10)) == 1
+
+    assert await store.cart(died.id, now=HOLD_END) is None  # forgotten
+    assert await store.used_at("BOLT5", "u-1", now=HOLD_END) is None  # given back, quietly
+    entries = await store.pending(10)
+    assert [(e.usage.code, e.usage.user) for e in entries if e.usage is not None] == [("ONLYONE", "u-2")]
+    assert [e for e in entries if e.cart is not None] == []  # the ledger never hears of it
+
+
+def died_midway(store: RedisUsageStore) -> None:
+    """The next cart's process dies right after its commit: neither settles nor closes."""
+
+    async def settled(record: object, *, check: bool = False) -> bool:
+        return True
+
+    store._real = (store._settle, store._close_soon)  # type: ignore[attr-defined]
+    store._settle, store._close_soon = settled, lambda cart_id: None  # type: ignore[method-assign, assignment]
+
+
+def lives_again(store: RedisUsageStore) -> None:
+    store._settle, store._close_soon = store._real  # type: ignore[attr-defined, method-assign]

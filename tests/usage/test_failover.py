@@ -89,8 +89,3 @@ async def test_without_a_replica_to_confirm_a_claim_is_refused_not_acknowledged(
         assert await store.used_at("SPRING", "u-2", now=NOW) is None
     finally:
         await store.close()
-
-
-def test_a_cluster_refuses_min_replicas_rather_than_ignoring_it() -> None:
-    with pytest.raises(ValueError, match="not a Redis Cluster"):
-        open_usage_store("redis+cluster://127.0.0.1:1", store_settings(usage_min_replicas=1))

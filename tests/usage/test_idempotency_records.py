@@ -23,7 +23,7 @@ async def keeper(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
     else:
         server = request.getfixturevalue("redis_server" if request.param == "redis" else "redis_cluster")
         store = open_usage_store(server.url, store_settings(usage_namespace=namespace))
-        storage = open_record_storage(store.client, tmp_path, namespace)  # type: ignore[attr-defined]
+        storage = open_record_storage(store.pipeline, tmp_path, namespace)  # type: ignore[attr-defined]
     yield Idempotency(storage, 86_400, 60)
     await storage.close()
     if store is not None:

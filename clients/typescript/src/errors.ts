@@ -56,7 +56,13 @@ export const PROBLEM_STATUS = {
   not_ready: 503,
 } as const;
 
+/** Codes that also come with a second status: `brand_not_found` is 404 for a brand the path names, 422 for one a body names. */
+export const ALSO_STATUS = { brand_not_found: 422 } as const;
+
 export type ProblemCode = keyof typeof PROBLEM_STATUS;
+type StatusOf<C extends ProblemCode> =
+  | (typeof PROBLEM_STATUS)[C]
+  | (C extends keyof typeof ALSO_STATUS ? (typeof ALSO_STATUS)[C] : never);
 
 /** Members a problem has beside the common ones, by code. */
 interface ProblemMembers {
@@ -72,9 +78,14 @@ type MemberName = { [C in keyof ProblemMembers]: keyof ProblemMembers[C] }[keyof
 export type KnownProblem = {
   [C in ProblemCode]: Omit<Problem, "code" | "status" | MemberName> & {
     code: C;
-    status: (typeof PROBLEM_STATUS)[C];
+    status: StatusOf<C>;
   } & (C extends keyof ProblemMembers ? ProblemMembers[C] : Pick<Problem, MemberName>);
 }[ProblemCode];
+
+function comesWith(code: ProblemCode, status: number): boolean {
+  const also = (ALSO_STATUS as Record<string, number>)[code];
+  return PROBLEM_STATUS[code] === status || also === status;
+}
 
 export class DiscountsError extends Error {
   override name = "DiscountsError";
@@ -114,7 +125,7 @@ export class ProblemError extends DiscountsError {
     super(`${status} ${problem.code || "error"}: ${problem.detail || problem.title}`);
     this.status = status;
     this.problem = problem;
-    this.known = isKnownCode(problem.code) && PROBLEM_STATUS[problem.code] === status ? (problem as KnownProblem) : undefined;
+    this.known = isKnownCode(problem.code) && comesWith(problem.code, status) ? (problem as KnownProblem) : undefined;
     this.retryAfter = retryAfter;
   }
 

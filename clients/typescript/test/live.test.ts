@@ -226,10 +226,10 @@ test("a cart quoted, held, confirmed, rejected and given back; a webhook deliver
     assert.deepEqual([held.status, held.amount_to_pay], ["held", "145.00"]);
     assert.ok(Date.parse(held.hold_expires_at ?? "") > Date.now());
     const usage = Object.fromEntries(held.applied.map((code) => [code.code, code.usage]));
-    const byId = { params: { path: { cart_id: held.id } } };
-    const confirmed = await call(cara.POST("/api/v1/cartredemption/{cart_id}/confirm/", byId));
+    const byId = { params: { path: { id: held.id } } };
+    const confirmed = await call(cara.POST("/api/v1/cartredemption/{id}/confirm/", byId));
     assert.deepEqual([confirmed.id, confirmed.status], [held.id, "used"]);
-    assert.deepEqual(await call(service.POST("/api/v1/cartredemption/{cart_id}/confirm/", byId)), confirmed);
+    assert.deepEqual(await call(service.POST("/api/v1/cartredemption/{id}/confirm/", byId)), confirmed);
 
     // The brand hears of its use, signed: the deliverer of serve's background worker sends it.
     const [delivered] = await hooks.arrived("usage.used");
@@ -256,10 +256,10 @@ test("a cart quoted, held, confirmed, rejected and given back; a webhook deliver
     }
 
     // A rollback: the cart given back, its codes free again; a second time there is no cart.
-    await call(cara.DELETE("/api/v1/cartredemption/{cart_id}/", byId));
+    await call(cara.DELETE("/api/v1/cartredemption/{id}/", byId));
     const again = await call(cara.POST("/api/v1/cartquote/", { body: cart }));
     assert.deepEqual([again.rejected, again.amount_to_pay], [[], "145.00"]);
-    const gone = await problemOf(cara.DELETE("/api/v1/cartredemption/{cart_id}/", byId));
+    const gone = await problemOf(cara.DELETE("/api/v1/cartredemption/{id}/", byId));
     assert.ok(isProblem(gone, "cart_not_found"));
 
     // The endpoint changed, its secret rotated, then deleted.
@@ -312,7 +312,7 @@ test("a retry after a dropped reply returns the original 201", live, async () =>
   );
   assert.deepEqual([held.status, held.amount_to_pay], ["held", "54.00"]);
   const confirmed = await call(
-    user.POST("/api/v1/cartredemption/{cart_id}/confirm/", { params: { path: { cart_id: held.id } } }),
+    user.POST("/api/v1/cartredemption/{id}/confirm/", { params: { path: { id: held.id } } }),
   );
   assert.deepEqual([confirmed.id, confirmed.status], [held.id, "used"]);
   writeFileSync(join(resultDir, "redemption.json"), JSON.stringify(used));

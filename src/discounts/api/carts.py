@@ -34,10 +34,10 @@ from discounts.usage.store import CartState, StoredCart
 
 router = APIRouter(prefix="/api/v1", tags=["carts"])
 
-CART = {"cart_id": "$response.body#/id"}
+CART = {"id": "$response.body#/id"}
 NEXT_STEPS = {
-    "confirm": link("POST", "/api/v1/cartredemption/{cart_id}/confirm/", "Confirm the held cart", parameters=CART),
-    "release": link("DELETE", "/api/v1/cartredemption/{cart_id}/", "Release or roll back the cart", parameters=CART),
+    "confirm": link("POST", "/api/v1/cartredemption/{id}/confirm/", "Confirm the held cart", parameters=CART),
+    "release": link("DELETE", "/api/v1/cartredemption/{id}/", "Release or roll back the cart", parameters=CART),
 }
 CartRef = Annotated[
     str, Path(pattern=CART_ID_PATTERN, description="A cart redemption's `id`, as its redemption returned it")
@@ -95,13 +95,13 @@ async def redeem_cart(request: Request) -> Response:
 
 
 @router.post(
-    "/cartredemption/{cart_id}/confirm/",
+    "/cartredemption/{id}/confirm/",
     response_model=CartRedemptionOut,
     response_model_exclude_none=True,
     responses=problem_responses(403, 404, 410),
     openapi_extra={"security": BEARER, "parameters": [HEADER_PARAMETER], **links(200, release=NEXT_STEPS["release"])},
 )
-async def confirm_cart(cart_id: CartRef, request: Request) -> Response:
+async def confirm_cart(id: CartRef, request: Request) -> Response:  # noqa: A002 - the contract names it "id"
     """Confirm a held cart (the payment went through): every code of it is used now. Again: the same answer.
 
     The cart's user or the marketplace's service may; unknown or someone else's: 404
@@ -109,24 +109,24 @@ async def confirm_cart(cart_id: CartRef, request: Request) -> Response:
     """
     principal = await authenticate(request)
     runtime: Runtime = request.app.state.runtime
-    return json_response(cart_body(await runtime.carts.confirm(principal, cart_id)))
+    return json_response(cart_body(await runtime.carts.confirm(principal, id)))
 
 
 @router.delete(
-    "/cartredemption/{cart_id}/",
+    "/cartredemption/{id}/",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     responses=problem_responses(403, 404),
     openapi_extra={"security": BEARER},
 )
-async def give_back_cart(cart_id: CartRef, request: Request) -> Response:
+async def give_back_cart(id: CartRef, request: Request) -> Response:  # noqa: A002 - the contract names it "id"
     """Release a held cart or roll back a used one: every usage of it still held or used comes back.
 
     Those given back alone before stay so. A second DELETE, or one after the hold ended: 404.
     """
     principal = await authenticate(request)
     runtime: Runtime = request.app.state.runtime
-    await runtime.carts.give_back(principal, cart_id)
+    await runtime.carts.give_back(principal, id)
     metrics.redemption("cart_given_back")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -99,7 +99,6 @@ async def get_code(
     "/discountrule/",
     status_code=status.HTTP_201_CREATED,
     response_model=RuleOut,
-    responses=problem_responses(404),
     openapi_extra=links(
         201,
         code=link("POST", "/api/v1/discountcode/", "A code of this rule", requestBody={"rule": "$response.body#/id"}),

@@ -14,6 +14,7 @@ import logging
 import re
 import time
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -87,10 +88,14 @@ class Idempotent:
             await self.app(scope, receive, send)
             return
         body, more = bytearray(), True
-        while more:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
+        try:
+            while more:
+                message = await receive()
+                body += message.get("body", b"")
+                more = message.get("more_body", False)
+        except HTTPException as exc:  # the body limit's 413, raised while the body streams in
+            await (await problems.http_error(Request(scope), exc))(scope, receive, send)
+            return
         idempotency = runtime.idempotency
         fingerprint = idempotency.fingerprint("POST", path, bytes(body))
         owner, token = f"{principal.role.value}:{principal.sub}", idempotency.new_token()
@@ -105,6 +110,9 @@ class Idempotent:
             _finish_later(runtime, (idempotency.storage_key(owner, key), token), fingerprint, None)
             await (await problems.unavailable(Request(scope), exc))(scope, receive, send)
             return
+        except Exception as exc:  # noqa: BLE001 - logged with its traceback, answered as a 500 problem
+            await (await problems.unexpected(Request(scope), exc))(scope, receive, send)
+            return
         if isinstance(begun, Answer):
             await replay(begun, send)
             return
@@ -115,6 +123,7 @@ class Idempotent:
         self, scope: Scope, body: bytes, send: Send, runtime: Runtime, owned: tuple[str, str], fingerprint: str
     ) -> None:
         """Run the request with its body replayed; hold the answer back until it is kept for retries."""
+        path = scope["path"]
         sent = False
 
         async def receive_body() -> Message:
@@ -143,32 +152,45 @@ class Idempotent:
         headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in start.get("headers", [])]
         kept = [(name, value) for name, value in headers if name.lower() in KEPT_HEADERS]
         answer = Answer(start["status"], kept, b"".join(chunks))
-        await _finish(runtime, owned, fingerprint, answer)
+        if not await _finish(runtime, owned, fingerprint, answer) and answer.status < 500:
+            # Sent now, the answer could be lost with a failing Redis (or one failing over) and a
+            # retry find the request done but no answer: it gets the answer once it is kept.
+            await problems.problem(503, "unavailable", "Service unavailable", UNKEPT, headers=RETRY, instance=path)(
+                scope, receive_body, send
+            )
+            return
         await send(start)
         await send({"type": "http.response.body", "body": answer.body})
 
 
+#: What a request whose answer could not be kept is told instead (the answer is kept once the store is back).
+UNKEPT = (
+    "the answer to this request could not be stored for its retries yet;"
+    " send the request again with the same Idempotency-Key to receive it"
+)
+RETRY = {"Retry-After": str(problems.RETRY_UNAVAILABLE_SECONDS)}
 #: Records that could not be written when their request ended, written again while their lease lasts.
 _unfinished: set[asyncio.Task[None]] = set()
 #: Seconds between those tries: a restarted Redis is back within a few.
 FINISH_RETRY_SECONDS = 0.5
 
 
-async def _finish(runtime: Runtime, owned: tuple[str, str], fingerprint: str, answer: Answer | None) -> None:
-    """Keep the answer; if that fails the answer still goes out (what it says happened did happen).
+async def _finish(runtime: Runtime, owned: tuple[str, str], fingerprint: str, answer: Answer | None) -> bool:
+    """Keep the answer; False if the store was unreachable (or, with replicas asked for, none confirmed it).
 
-    When the store is unreachable (the very outage that may have failed the request), the
-    record is written once it is back, while the lease lasts: until then a retry finds the
-    key in flight (409), after it the retry gets the first answer, or runs afresh when the
-    request had failed — rather than waiting out the lease.
+    The record is then written once the store is back, while the lease lasts: until then a
+    retry finds the key in flight (409), after it the retry gets the first answer, or runs
+    afresh when the request had failed — rather than waiting out the lease.
     """
     try:
         await runtime.idempotency.finish(owned, fingerprint, answer)
     except UNREACHABLE as exc:
         log.warning("could not keep the answer of an Idempotency-Key request (%r); trying again", exc)
         _finish_later(runtime, owned, fingerprint, answer)
+        return False
     except Exception:
         log.warning("could not keep the answer of an Idempotency-Key request", exc_info=True)
+    return True
 
 
 def _finish_later(runtime: Runtime, owned: tuple[str, str], fingerprint: str, answer: Answer | None) -> None:

@@ -29,14 +29,17 @@ HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_lar
 DESCRIPTIONS = {
     401: "No token, or an invalid, expired or wrongly signed one (`unauthenticated`)",
     403: "The caller may not do this (`forbidden`, `brand_mismatch`, `user_mismatch`, `not_in_group`)",
-    404: "No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...)",
+    404: "No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `webhook_not_found`,"
+    " `batch_not_found`, ...)",
     409: "A conflict with stored state (`code_exists`, `code_already_used`, `code_not_active`, `code_exhausted`,"
     " `cart_rejected` with `rejected`, `idempotency_in_progress`, `batch_not_ready`)",
     410: "The code's validity has passed (`code_expired`), or the checkout hold has (`hold_expired`)",
     413: "The body is larger than the service takes (`payload_too_large`)",
     415: "The body is not JSON (`unsupported_media_type`)",
-    422: "A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the"
-    " code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`)",
+    422: "A malformed or out-of-range payload (`validation_error`; `errors` lists each field), a brand the directory"
+    " does not know (`brand_not_found`), an order the code does not apply to (`min_amount_not_met`,"
+    " `currency_mismatch`, `lines_required`), or an `Idempotency-Key` that came with another request"
+    " (`idempotency_key_reused`)",
     429: "Too many requests (`rate_limited`), see `Retry-After`",
     503: "A store the request needs is unreachable (`unavailable`, `not_ready`); retry after `Retry-After`",
 }
@@ -231,7 +234,8 @@ def _document_problems(app: FastAPI) -> None:
     """Make the OpenAPI document say what the API really answers on errors.
 
     FastAPI documents a 422 with its own ``HTTPValidationError`` shape as JSON; we answer
-    problem details, and every authenticated operation can also answer 401, 403 and 429.
+    problem details, every authenticated operation can also answer 401, 403 and 429, and every
+    one that takes an ``Idempotency-Key`` 409 (its first request still running).
     """
     generate = app.openapi
 
@@ -262,6 +266,8 @@ def _add_problem_responses(operation: dict[str, Any]) -> None:
         statuses.append(422)
     if operation.get("requestBody"):
         statuses += [413, 415]
+    if any(parameter.get("name") == "Idempotency-Key" for parameter in operation.get("parameters", [])):
+        statuses.append(409)  # idempotency_in_progress
     responses = operation.setdefault("responses", {})
     for status, response in problem_responses(*statuses).items():
         responses[str(status)] = response

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request, Response, status
+from fastapi import APIRouter, Path, Response, status
 
-from discounts.api.deps import NowDep, RuntimeDep, UnitOfWorkDep, authenticate
+from discounts.api.deps import NowDep, RuntimeDep, UnitOfWorkDep, role
 from discounts.api.problems import problem_responses
 from discounts.auth import Principal, Role
 from discounts.webhooks import endpoints
@@ -18,11 +18,8 @@ router = APIRouter(prefix="/api/v1", tags=["webhooks"])
 EndpointId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_]{1,40}$", description="The endpoint's id")]
 
 
-async def owner(request: Request) -> Principal:
-    return await authenticate(request, Role.brand, Role.service)
-
-
-OwnerDep = Annotated[Principal, Depends(owner)]
+#: A brand (its own events) or the marketplace's service (every brand's); the bearer scheme is documented.
+OwnerDep = Annotated[Principal, role(Role.brand, Role.service)]
 
 
 @router.post(

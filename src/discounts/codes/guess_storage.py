@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
 from discounts.codes.guessing import MissStorage
+from discounts.errors import client_failures
 from discounts.sqlite_file import SQLiteFile
 
 
@@ -30,16 +31,19 @@ class RedisMisses:
         self._blocks = f"{namespace}:guess:blocked"
 
     async def miss(self, key: str, limit: RateLimitItem) -> tuple[bool, float | None]:
-        counted = await self._limiter.hit(limit, key)
-        stats = await self._limiter.get_window_stats(limit, key)
+        with client_failures("counting a miss in Redis failed"):
+            counted = await self._limiter.hit(limit, key)
+            stats = await self._limiter.get_window_stats(limit, key)
         return counted, None if stats.remaining > 0 else float(stats.reset_time)
 
     async def block(self, key: str, until: float) -> None:
-        await self._redis.zadd(self._blocks, {key: until}, gt=True)
+        with client_failures("blocking a guesser in Redis failed"):
+            await self._redis.zadd(self._blocks, {key: until}, gt=True)
 
     async def blocked(self, now: float) -> dict[str, float]:
-        await self._redis.zremrangebyscore(self._blocks, "-inf", now)
-        pairs = cast(list[tuple[str, float]], await self._redis.zrange(self._blocks, 0, -1, withscores=True))
+        with client_failures("reading the blocked guessers from Redis failed"):
+            await self._redis.zremrangebyscore(self._blocks, "-inf", now)
+            pairs = cast(list[tuple[str, float]], await self._redis.zrange(self._blocks, 0, -1, withscores=True))
         return {key: float(until) for key, until in pairs}
 
     async def close(self) -> None:

@@ -15,7 +15,14 @@ from discounts.codes.models import DiscountCode, DiscountRule
 from discounts.codes.schemas import CodeIn, RuleIn
 from discounts.db import UnitOfWork
 from discounts.directory.models import Brand
-from discounts.errors import BrandMismatch, BrandNotFound, CodeExists, CodeNotFound, InvalidInput, RuleNotFound
+from discounts.errors import (
+    BrandMismatch,
+    BrandNotRegistered,
+    CodeExists,
+    CodeNotFound,
+    InvalidInput,
+    RuleNotFound,
+)
 from discounts.events.outbox import EventType, Happened, record
 from discounts.fields import code_hash, is_code_hash, is_code_string
 
@@ -31,7 +38,7 @@ async def create_rule(
     if data.brand != principal.brand:
         raise BrandMismatch(f"this token acts for brand {principal.brand!r}, not {data.brand!r}")
     if await session.get(Brand, data.brand) is None:
-        raise BrandNotFound(f"brand {data.brand!r} is not registered")
+        raise BrandNotRegistered(field, data.brand)
     rule = DiscountRule(
         brand=data.brand,
         discount=data.discount,

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from redis.asyncio import Redis
 
+from discounts.errors import StoreUnreachable, client_failures
 from discounts.usage.redis_layout import (
     CART_FIELD,
     EPOCH,
@@ -131,17 +132,27 @@ class RedisCarts:
         await self._prepare()
         mode = "held" if cart.held else "used"
         payloads = [stream_payload(usage).decode() for usage in cart.usages]
-        shared = tuple(limits.shared for limits in cart.limits)
         # Seconds, not a moment: Redis counts them on its own clock.
         keep = max(1, int((cart.hold_until - now).total_seconds()) + self.cart_keep_seconds)
         if isinstance(self._redis, Redis):
             return await self._record_at_once(cart, payloads, mode, keep, now)
+        for _ in range(2):  # a second round only if a retry found its first attempt unsettleable (forgotten now)
+            recorded_cart = await self._record_in_steps(cart, payloads, mode, keep, now)
+            if recorded_cart is not None:
+                return recorded_cart
+        raise StoreUnreachable(f"cart {cart.id} could not be settled in time; retry with the same Idempotency-Key")
+
+    async def _record_in_steps(
+        self, cart: Cart, payloads: list[str], mode: str, keep: int, now: datetime
+    ) -> CartRecorded | None:
+        """Reserve, commit, settle; None when a cart committed before under this id had to be given back."""
+        shared = tuple(limits.shared for limits in cart.limits)
         reserving = []
         for usage, payload, expires_at, limits in zip(cart.usages, payloads, cart.expires_at, cart.limits, strict=True):
             keys, args = self._claim_call(usage, expires_at, limits, nonce=cart.id, quiet=True, hold=cart.hold_until)
             args[6] = payload
             reserving.append(self._pipeline.submit(self._scripts["record"], keys, args))
-        answers = [recorded(await reply) for reply in reserving]
+        answers = [recorded(reply) for reply in await asyncio.gather(*reserving)]
         outcomes = tuple(answer.outcome for answer in answers)
         uses = tuple(answer.use for answer in answers)
         if not all(answers):
@@ -155,11 +166,16 @@ class RedisCarts:
             cart.id, cart.user, cart.usages[0].used_at, cart.hold_until, cart.summary, claims, CartState(mode), 0
         )
         earlier = await self._begin(record, keep, now)
-        if earlier is not None:  # committed before under this id: a retry; ours are the same claims
-            await self._unreserve(cart, uses, shared)
-            await self._drive(earlier)
-            return CartRecorded(outcomes, tuple(use for _, _, use, _, _ in earlier.claims), existing=True)
-        await self._settle(record)
+        if earlier is not None:  # committed before under this id: a retry, whose reservations found its own
+            theirs = tuple(use for _, _, use, _, _ in earlier.claims)
+            strays = tuple(0 if use == their else use for use, their in zip(uses, theirs, strict=True))
+            await self._unreserve(cart, strays, shared)
+            if await self._drive(earlier, check=True) == ["lost"]:
+                return None
+            return CartRecorded(outcomes, theirs, existing=True)
+        if not await self._settle(record):  # the reservations ended already: this process stalled a whole hold
+            await self._abort(record)
+            raise StoreUnreachable(f"cart {cart.id} could not be settled in time; retry with the same Idempotency-Key")
         self._close_soon(record.id)
         return CartRecorded(outcomes, uses)
 
@@ -207,7 +223,9 @@ class RedisCarts:
             return CartChanged(Change.EXPIRED)
         already = record.state is CartState.USED
         moved = await self._move(record, "held", CartState.USED, now)
-        answers = await self._drive(moved)  # a confirm again finishes what a dead process may have left
+        answers = await self._drive(moved, check=True)  # a confirm again finishes what a dead process left
+        if answers == ["lost"]:
+            return CartChanged(Change.NOT_FOUND)  # it could never be settled: given back, forgotten
         if answers == ["expired"]:
             return CartChanged(Change.EXPIRED)
         if already and moved.state is CartState.USED:
@@ -224,7 +242,7 @@ class RedisCarts:
         if record.state is CartState.HELD and record.hold_until <= now:
             return CartChanged(Change.NOT_FOUND)
         moved = await self._move(record, "held,used", CartState.RELEASED, now)
-        answers = await self._drive(moved)
+        answers = await self._drive(moved, check=True)
         if moved.state is not CartState.RELEASED or "done" not in answers:
             return CartChanged(Change.NOT_FOUND, moved.stored())
         return CartChanged(Change.DONE, moved.stored())
@@ -236,23 +254,28 @@ class RedisCarts:
         pipe = self._redis.pipeline(transaction=False)
         for shard in range(self.layout.shards):
             pipe.zrangebyscore(self._open_set(shard), "-inf", before, start=0, num=FINISH_BATCH)
-        async with self._in_flight:
-            stale = [cart_id for ids in await pipe.execute() for cart_id in ids]
+        with client_failures("reading the open carts failed"):
+            async with self._in_flight:
+                stale = [cart_id for ids in await pipe.execute() for cart_id in ids]
         finished = 0
         for cart_id in stale:
             record = await self._record(cart_id)
             if record is None:
-                await self._pipeline.call(self._scripts["cart_move"], self._cart_keys(cart_id), [cart_id, "close"])
+                await self._close(cart_id)
                 continue
-            await self._drive(record)
+            await self._drive(record, check=True)
             finished += 1
         return finished
 
     # -- the steps -------------------------------------------------------------------------------
 
     def _cart_keys(self, cart_id: str) -> list[str]:
-        _, key, open_set = self.layout.cart(cart_id)
-        return [key, open_set]
+        shard, key, open_set = self.layout.cart(cart_id)
+        return [key, open_set, self.layout.stream(shard)]
+
+    async def _close(self, cart_id: str) -> None:
+        """Out of the open set; the first close appends the cart to the stream (the ledger's ``cart_redemptions``)."""
+        await self._pipeline.call(self._scripts["cart_move"], self._cart_keys(cart_id), [cart_id, "close", CART_FIELD])
 
     def _open_set(self, shard: int) -> str:
         return f"{self.layout.namespace}{{{shard}}}:carts"
@@ -269,8 +292,9 @@ class RedisCarts:
 
     async def _record(self, cart_id: str) -> _Record | None:
         _, key, _ = self.layout.cart(cart_id)
-        async with self._in_flight:
-            found = await self._redis.hmget(key, ["r", "b", "n", "s", "d"])
+        with client_failures("reading a cart failed"):
+            async with self._in_flight:
+                found = await self._redis.hmget(key, ["r", "b", "n", "s", "d"])
         return None if found[0] is None else _decode(cart_id, found)
 
     async def _move(self, record: _Record, states: str, to: CartState, now: datetime) -> _Record:
@@ -279,9 +303,16 @@ class RedisCarts:
         state, decided = await self._pipeline.call(self._scripts["cart_move"], self._cart_keys(record.id), args)
         return dataclasses.replace(record, state=CartState(state), decided=int(decided))
 
-    async def _drive(self, record: _Record) -> list[str]:
-        """Move every usage to where the record says the cart is; then close it. Each code's answer."""
-        await self._settle(record)
+    async def _drive(self, record: _Record, *, check: bool = False) -> list[str]:
+        """Move every usage to where the record says the cart is; then close it. Each code's answer.
+
+        ``check``: late (a retry, the finisher): first make sure every reservation is still there. One
+        that ended before anybody settled it (its hold passed while the committer was dead) may be
+        another shopper's now: the cart is given back whole and forgotten (["lost"]), never half kept.
+        """
+        if not await self._settle(record, check=check):
+            await self._abort(record)
+            return ["lost"]
         answers: list[str] = []
         if record.state in (CartState.USED, CartState.RELEASED, CartState.EXPIRED):
             script = "confirm" if record.state is CartState.USED else "give_back"
@@ -290,28 +321,43 @@ class RedisCarts:
             for code, _, use, shared, _ in record.claims:
                 keys, args = self._change_call(code, record.user, use, shared, moment)
                 calls.append(self._pipeline.submit(self._scripts[script], keys, args))
-            answers = [str((await reply)[0]) for reply in calls]
+            answers = [str(reply[0]) for reply in await asyncio.gather(*calls)]
             if record.state is CartState.USED and "expired" in answers:
                 # A hold ended (another claim gave it back) before this confirm reached it: undo the others.
                 log.warning("cart %s: a hold ended while the cart was being confirmed; giving back the rest", record.id)
                 expired = await self._move(record, "used", CartState.EXPIRED, moment)
                 await self._drive(expired)
                 return ["expired"]
-        await self._pipeline.call(self._scripts["cart_move"], self._cart_keys(record.id), [record.id, "close"])
+        await self._close(record.id)
         return answers
 
-    async def _settle(self, record: _Record) -> None:
-        calls = []
-        for code, _, use, shared, mode in record.claims:
-            keys, args = self._change_call(code, record.user, use, shared, record.used_at)
-            calls.append(
-                self._pipeline.submit(self._scripts["settle"], keys, [args[0], args[1], use, mode, STREAM_FIELD])
-            )
-        for (code, _, use, _, _), reply in zip(record.claims, calls, strict=True):
-            if await reply == "lost":
-                log.error(
-                    "cart %s: the reservation of %s (use %d) ended before the cart was settled", record.id, code, use
-                )
+    async def _settle(self, record: _Record, *, check: bool = False) -> bool:
+        """Announce every reservation of a committed cart; False (nothing announced) if one was lost."""
+        rounds = ("check", "") if check else ("",)
+        for mode_of_call in rounds:
+            calls = []
+            for code, _, use, shared, mode in record.claims:
+                keys, args = self._change_call(code, record.user, use, shared, record.used_at)
+                settle = [args[0], args[1], use, mode, STREAM_FIELD, mode_of_call]
+                calls.append(self._pipeline.submit(self._scripts["settle"], keys, settle))
+            answers = await asyncio.gather(*calls)
+            if "lost" in answers:
+                lost = [code for (code, *_), answer in zip(record.claims, answers, strict=True) if answer == "lost"]
+                log.warning("cart %s: the reservations of %s ended before the cart was settled", record.id, lost)
+                return False
+        return True
+
+    async def _abort(self, record: _Record) -> None:
+        """Give back whatever the cart still holds (reservations quietly, announced claims on the stream), forget it."""
+        now = datetime.now(UTC)
+        unreserving, giving = [], []
+        for code, _, use, shared, _ in record.claims:
+            keys, args = self._change_call(code, record.user, use, shared, now)
+            unreserving.append(self._pipeline.submit(self._scripts["unreserve"], keys, args[:3]))
+            giving.append((keys, args))
+        await asyncio.gather(*unreserving)
+        await asyncio.gather(*(self._pipeline.submit(self._scripts["give_back"], keys, args) for keys, args in giving))
+        await self._pipeline.call(self._scripts["cart_move"], self._cart_keys(record.id), [record.id, "forget"])
 
     async def _unreserve(self, cart: Cart, uses: tuple[int, ...], shared: tuple[bool, ...]) -> None:
         """Give back a refused cart's reservations; any left (a failure here) end by themselves."""
@@ -320,14 +366,11 @@ class RedisCarts:
             if use > 0:
                 keys, args = self._change_call(usage.code, usage.user, use, is_shared, cart.usages[0].used_at)
                 calls.append(self._pipeline.submit(self._scripts["unreserve"], keys, args[:3]))
-        for reply in calls:
-            await reply
+        await asyncio.gather(*calls)
 
     def _close_soon(self, cart_id: str) -> None:
-        """Take the settled cart out of the open set without the request waiting (the finisher would, later)."""
-        task = asyncio.ensure_future(
-            self._pipeline.call(self._scripts["cart_move"], self._cart_keys(cart_id), [cart_id, "close"])
-        )
+        """Close the settled cart without the request waiting (the finisher would, later)."""
+        task = asyncio.ensure_future(self._close(cart_id))
         self._closing.add(task)
         task.add_done_callback(_closed(self._closing))
 

@@ -23,8 +23,9 @@ from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import ResponseError
 
+from discounts.errors import client_failures
 from discounts.money import to_cents
 from discounts.settings import Settings, get_settings
 from discounts.usage.redis_carts import RedisCarts
@@ -127,6 +128,11 @@ class RedisUsageStore(RedisCarts):
         """The connection to Redis, for what else a deployment keeps beside the usages (guessing counts)."""
         return self._redis
 
+    @property
+    def pipeline(self) -> AutoPipeline:
+        """The store's calls, for other records that must be acknowledged as a usage is (kept answers)."""
+        return self._pipeline
+
     async def _prepare(self) -> None:
         """Once per process: refuse a different shard count, create the consumer groups."""
         if self._ready:
@@ -135,15 +141,17 @@ class RedisUsageStore(RedisCarts):
             if self._ready:
                 return
             marker = self.layout.marker_value
-            await self._redis.set(self.layout.marker, marker, nx=True)
-            stored = await self._redis.get(self.layout.marker)
+            with client_failures("preparing the usage store failed"):
+                await self._redis.set(self.layout.marker, marker, nx=True)
+                stored = await self._redis.get(self.layout.marker)
             if stored != marker:
                 raise RuntimeError(
                     f"this Redis holds usages laid out as {stored!r}, but the settings ask for {marker!r};"
                     " changing the shard count would hide every stored usage"
                 )
-            await self._create_groups()
-            await self._warn_about_config()
+            with client_failures("preparing the usage store failed"):
+                await self._create_groups()
+                await self._warn_about_config()
             self._ready = True
 
     async def _warn_about_config(self) -> None:
@@ -278,7 +286,7 @@ class RedisUsageStore(RedisCarts):
                 args += [value for i in part for value in (slots[i].prefix, slots[i].field, slots[i].bits)]
                 calls.append((part, ("lookup", self.layout.stream(shard), args)))
         results: list[datetime | None] = [None] * len(pairs)
-        replies = await self._run([call for _, call in calls])
+        replies = await self._run([call for _, call in calls], writes=False)
         for (part, _), reply in zip(calls, replies, strict=True):
             for i, seconds in zip(part, reply, strict=True):
                 results[i] = None if seconds is None else datetime.fromtimestamp(int(seconds), UTC)
@@ -308,7 +316,7 @@ class RedisUsageStore(RedisCarts):
                     args.append(0 if usage.hold_until is None else unix_seconds(usage.hold_until))
                     args += [stream_payload(usage) if usage.hold_until else "", slot.holds if shared else ""]
                 calls.append(("restore", self.layout.stream(shard), args))
-        return sum(int(n) for n in await self._run(calls))
+        return sum(int(n) for n in await self._run(calls, writes=True))
 
     async def count(self, code: str, now: datetime) -> int:
         await self._prepare()
@@ -316,19 +324,20 @@ class RedisUsageStore(RedisCarts):
         for shard in range(self.layout.shards):
             prefix = self.layout.code_prefix(shard, code)
             calls.append(("count", f"{prefix}:0:0", [prefix, unix_seconds(now)]))
-        return sum(int(n) for n in await self._run(calls))
+        return sum(int(n) for n in await self._run(calls, writes=False))
 
     async def pending(self, limit: int) -> list[StreamEntry]:
         """Entries idle past the claim time (their consumer died) first, then new ones; ``limit`` at most."""
         await self._prepare()
-        try:
+        with client_failures("reading the usage streams failed"):
+            try:
+                return await self._take(limit)
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+            # Redis lost its data (a restart without persistence, a wipe): the groups went with it.
+            await self._create_groups()
             return await self._take(limit)
-        except ResponseError as exc:
-            if "NOGROUP" not in str(exc):
-                raise
-        # Redis lost its data (a restart without persistence, a wipe): the groups went with it.
-        await self._create_groups()
-        return await self._take(limit)
 
     async def _take(self, limit: int) -> list[StreamEntry]:
         order = self._rotated_shards()
@@ -386,7 +395,7 @@ class RedisUsageStore(RedisCarts):
             for shard, ids in by_shard.items()
             for part in _chunks(ids, ACK_BATCH)
         ]
-        await self._run(calls)
+        await self._run(calls, writes=False)  # a lost acknowledgement only hands the entries out again
 
     async def purge_expired(self, now: datetime) -> int:
         """Redis expires usages by itself; this only forgets consumers that hold no entries any more."""
@@ -395,33 +404,30 @@ class RedisUsageStore(RedisCarts):
             ("prune", self.layout.stream(shard), [LEDGER_GROUP, self._claim_idle_ms])
             for shard in range(self.layout.shards)
         ]
-        await self._run(calls)
+        await self._run(calls, writes=False)
         return 0
 
     async def ping(self) -> None:
         async with self._in_flight:
-            await self._redis.ping()
+            with client_failures("pinging Redis failed"):
+                await self._redis.ping()
 
     async def close(self) -> None:
         await self._redis.aclose()
 
-    async def _run(self, calls: Sequence[tuple[str, str, list[Any]]]) -> list[Any]:
-        """Run scripts in one pipeline (one routing key each); load them once if the server lost them."""
-        if not calls:
-            return []
-        for attempt in (1, 2):
-            pipe = self._redis.pipeline(transaction=False)
-            for name, key, args in calls:
-                pipe.execute_command("EVALSHA", self._scripts[name].sha, 1, key, *args)
-            try:
-                async with self._in_flight:
-                    return list(await pipe.execute())
-            except NoScriptError:
-                if attempt == 2:
-                    raise
-                for script in self._scripts.values():
-                    script.sha = await self._redis.script_load(script.script)
-        raise AssertionError("unreachable")
+    async def _run(self, calls: Sequence[tuple[str, str, list[Any]]], *, writes: bool) -> list[Any]:
+        """Run scripts (one routing key each) through the pipeline; the first failure is raised.
+
+        ``writes``: acknowledged only once the replicas asked for have them (``min_replicas``).
+        """
+        replies = await asyncio.gather(
+            *(self._pipeline.call(self._scripts[name], [key], args, writes=writes) for name, key, args in calls),
+            return_exceptions=True,
+        )
+        for reply in replies:
+            if isinstance(reply, BaseException):
+                raise reply
+        return replies
 
 
 def _by_shard(slots: Sequence[Slot]) -> dict[int, list[int]]:

@@ -41,6 +41,7 @@ __all__ = [
     "BatchNotReady",
     "BrandMismatch",
     "BrandNotFound",
+    "BrandNotRegistered",
     "CartNotFound",
     "CartRejected",
     "CodeAlreadyUsed",
@@ -84,8 +85,9 @@ __all__ = [
     "problem_error",
 ]
 
-#: The class for each stable ``code``, and for each status when the code is unknown here.
-BY_CODE: dict[str, type[ProblemError]] = {}
+#: The class for each (status, stable ``code``) — one code may come with two statuses (``brand_not_found``:
+#: 404 for a brand the path names, 422 for one a body names) — and for each status when the code is unknown.
+BY_REASON: dict[tuple[int, str], type[ProblemError]] = {}
 BY_STATUS: dict[int, type[ProblemError]] = {}
 
 
@@ -127,7 +129,7 @@ class ProblemError(DiscountsError):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "code" in cls.__dict__ and cls.code is not None:
-            BY_CODE[cls.code] = cls
+            BY_REASON[cls.status, cls.code] = cls
         elif "status" in cls.__dict__:
             BY_STATUS[cls.status] = cls
 
@@ -154,8 +156,8 @@ class ProblemError(DiscountsError):
 def problem_error(status: int, body: dict[str, Any], retry_after: float | None = None) -> ProblemError:
     """The most specific exception for an answer: by its ``code``, else by its status, else by its status class."""
     code = body.get("code")
-    cls = BY_CODE.get(code) if isinstance(code, str) else None
-    if cls is None or cls.status != status:
+    cls = BY_REASON.get((status, code)) if isinstance(code, str) else None
+    if cls is None:
         cls = BY_STATUS.get(status) or (ServerError if status >= 500 else ProblemError)
     return cls(status, body, retry_after)
 
@@ -305,6 +307,12 @@ class ValidationFailed(InvalidRequest):
         """What is wrong, field by field (``loc``, ``msg``)."""
         errors = self.problem.errors
         return errors if isinstance(errors, list) else []
+
+
+class BrandNotRegistered(InvalidRequest):
+    """A body names a brand the directory does not know (register it first)."""
+
+    status, code = 422, "brand_not_found"
 
 
 class MinAmountNotMet(InvalidRequest):

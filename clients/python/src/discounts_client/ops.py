@@ -248,12 +248,12 @@ def cart_redeem(
 
 def cart_confirm(cart_id: str, *, idempotency_key: str | None = None) -> Operation[CartRedemption]:
     """A held cart's codes all become uses (again: the same answer; after its end: ``HoldExpired``)."""
-    return call(_confirm_cart, cart_id=cart_id, idempotency_key=idempotency_key).then(CartRedemption.from_generated)
+    return call(_confirm_cart, id=cart_id, idempotency_key=idempotency_key).then(CartRedemption.from_generated)
 
 
 def cart_give_back(cart_id: str) -> Operation[None]:
     """Release a held cart, or roll back a used one: every code of it still held or used comes back."""
-    return call(_give_back_cart, cart_id=cart_id).then(lambda _: None)
+    return call(_give_back_cart, id=cart_id).then(lambda _: None)
 
 
 # Webhook endpoints (role brand: its own events; role service: every brand's). Each principal

@@ -2,7 +2,7 @@
 /** `METHOD path` of every operation that takes an `Idempotency-Key` header. */
 export const IDEMPOTENT_OPERATIONS: ReadonlySet<string> = new Set([
   "POST /api/v1/cartredemption/",
-  "POST /api/v1/cartredemption/{cart_id}/confirm/",
+  "POST /api/v1/cartredemption/{id}/confirm/",
   "POST /api/v1/discountcode/",
   "POST /api/v1/discountcodebatch/",
   "POST /api/v1/discountcodeusage/",

@@ -68,7 +68,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/cartredemption/{cart_id}/": {
+    "/api/v1/cartredemption/{id}/": {
         parameters: {
             query?: never;
             header?: never;
@@ -84,13 +84,13 @@ export interface paths {
          *
          *     Those given back alone before stay so. A second DELETE, or one after the hold ended: 404.
          */
-        delete: operations["give_back_cart_api_v1_cartredemption__cart_id___delete"];
+        delete: operations["give_back_cart_api_v1_cartredemption__id___delete"];
         options?: never;
         head?: never;
         patch?: never;
         trace?: never;
     };
-    "/api/v1/cartredemption/{cart_id}/confirm/": {
+    "/api/v1/cartredemption/{id}/confirm/": {
         parameters: {
             query?: never;
             header?: never;
@@ -106,7 +106,7 @@ export interface paths {
          *     The cart's user or the marketplace's service may; unknown or someone else's: 404
          *     ``cart_not_found``; after the hold ended: 410 ``hold_expired``; a brand: 403.
          */
-        post: operations["confirm_cart_api_v1_cartredemption__cart_id__confirm__post"];
+        post: operations["confirm_cart_api_v1_cartredemption__id__confirm__post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2029,7 +2029,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `webhook_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2038,7 +2038,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), a brand the directory does not know (`brand_not_found`), an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`), or an `Idempotency-Key` that came with another request (`idempotency_key_reused`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2127,7 +2127,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), a brand the directory does not know (`brand_not_found`), an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`), or an `Idempotency-Key` that came with another request (`idempotency_key_reused`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2205,7 +2205,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), a brand the directory does not know (`brand_not_found`), an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`), or an `Idempotency-Key` that came with another request (`idempotency_key_reused`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2295,7 +2295,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), a brand the directory does not know (`brand_not_found`), an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`), or an `Idempotency-Key` that came with another request (`idempotency_key_reused`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2315,13 +2315,13 @@ export interface operations {
             };
         };
     };
-    give_back_cart_api_v1_cartredemption__cart_id___delete: {
+    give_back_cart_api_v1_cartredemption__id___delete: {
         parameters: {
             query?: never;
             header?: never;
             path: {
                 /** @description A cart redemption's `id`, as its redemption returned it */
-                cart_id: string;
+                id: string;
             };
             cookie?: never;
         };
@@ -2352,7 +2352,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `webhook_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2361,7 +2361,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), a brand the directory does not know (`brand_not_found`), an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`), or an `Idempotency-Key` that came with another request (`idempotency_key_reused`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2381,7 +2381,7 @@ export interface operations {
             };
         };
     };
-    confirm_cart_api_v1_cartredemption__cart_id__confirm__post: {
+    confirm_cart_api_v1_cartredemption__id__confirm__post: {
         parameters: {
             query?: never;
             header?: {
@@ -2390,7 +2390,7 @@ export interface operations {
             };
             path: {
                 /** @description A cart redemption's `id`, as its redemption returned it */
-                cart_id: string;
+                id: string;
             };
             cookie?: never;
         };
@@ -2423,8 +2423,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `webhook_not_found`, `batch_not_found`, ...) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A conflict with stored state (`code_exists`, `code_already_used`, `code_not_active`, `code_exhausted`, `cart_rejected` with `rejected`, `idempotency_in_progress`, `batch_not_ready`) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2441,7 +2450,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), a brand the directory does not know (`brand_not_found`), an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`), or an `Idempotency-Key` that came with another request (`idempotency_key_reused`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2501,7 +2510,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `webhook_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2528,7 +2537,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), a brand the directory does not know (`brand_not_found`), an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`), or an `Idempotency-Key` that came with another request (`idempotency_key_reused`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2638,7 +2647,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `webhook_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2674,7 +2683,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), a brand the directory does not know (`brand_not_found`), an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`), or an `Idempotency-Key` that came with another request (`idempotency_key_reused`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2733,7 +2742,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `webhook_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2742,7 +2751,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), a brand the directory does not know (`brand_not_found`), an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`), or an `Idempotency-Key` that came with another request (`idempotency_key_reused`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2801,7 +2810,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `webhook_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2810,7 +2819,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), a brand the directory does not know (`brand_not_found`), an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`), or an `Idempotency-Key` that came with another request (`idempotency_key_reused`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2872,7 +2881,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `webhook_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2881,7 +2890,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), a brand the directory does not know (`brand_not_found`), an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`), or an `Idempotency-Key` that came with another request (`idempotency_key_reused`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2945,7 +2954,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `webhook_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2954,7 +2963,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), a brand the directory does not know (`brand_not_found`), an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`), or an `Idempotency-Key` that came with another request (`idempotency_key_reused`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3013,7 +3022,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `webhook_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3022,7 +3031,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), a brand the directory does not know (`brand_not_found`), an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`), or an `Idempotency-Key` that came with another request (`idempotency_key_reused`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3132,8 +3141,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `webhook_not_found`, `batch_not_found`, ...) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A conflict with stored state (`code_exists`, `code_already_used`, `code_not_active`, `code_exhausted`, `cart_rejected` with `rejected`, `idempotency_in_progress`, `batch_not_ready`) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3159,7 +3177,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), a brand the directory does not know (`brand_not_found`), an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`), or an `Idempotency-Key` that came with another request (`idempotency_key_reused`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3218,7 +3236,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `webhook_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3227,7 +3245,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), a brand the directory does not know (`brand_not_found`), an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`), or an `Idempotency-Key` that came with another request (`idempotency_key_reused`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3286,7 +3304,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `webhook_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3304,7 +3322,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), a brand the directory does not know (`brand_not_found`), an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`), or an `Idempotency-Key` that came with another request (`idempotency_key_reused`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3364,7 +3382,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `webhook_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3400,7 +3418,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), a brand the directory does not know (`brand_not_found`), an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`), or an `Idempotency-Key` that came with another request (`idempotency_key_reused`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3460,7 +3478,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `webhook_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3505,7 +3523,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), a brand the directory does not know (`brand_not_found`), an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`), or an `Idempotency-Key` that came with another request (`idempotency_key_reused`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3568,7 +3586,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `webhook_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3613,7 +3631,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), a brand the directory does not know (`brand_not_found`), an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`), or an `Idempotency-Key` that came with another request (`idempotency_key_reused`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3670,7 +3688,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `webhook_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3679,7 +3697,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), a brand the directory does not know (`brand_not_found`), an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`), or an `Idempotency-Key` that came with another request (`idempotency_key_reused`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3741,8 +3759,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `webhook_not_found`, `batch_not_found`, ...) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A conflict with stored state (`code_exists`, `code_already_used`, `code_not_active`, `code_exhausted`, `cart_rejected` with `rejected`, `idempotency_in_progress`, `batch_not_ready`) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3759,7 +3786,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), a brand the directory does not know (`brand_not_found`), an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`), or an `Idempotency-Key` that came with another request (`idempotency_key_reused`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3866,15 +3893,6 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
             /** @description The body is larger than the service takes (`payload_too_large`) */
             413: {
                 headers: {
@@ -3893,7 +3911,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), a brand the directory does not know (`brand_not_found`), an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`), or an `Idempotency-Key` that came with another request (`idempotency_key_reused`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3934,7 +3952,7 @@ export interface operations {
                     "text/html": string;
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `webhook_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3944,7 +3962,7 @@ export interface operations {
                     "text/html": unknown;
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), a brand the directory does not know (`brand_not_found`), an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`), or an `Idempotency-Key` that came with another request (`idempotency_key_reused`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3976,7 +3994,7 @@ export interface operations {
                     "text/html": string;
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `webhook_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3986,7 +4004,7 @@ export interface operations {
                     "text/html": unknown;
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), a brand the directory does not know (`brand_not_found`), an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`), or an `Idempotency-Key` that came with another request (`idempotency_key_reused`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4055,7 +4073,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), a brand the directory does not know (`brand_not_found`), an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`), or an `Idempotency-Key` that came with another request (`idempotency_key_reused`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4113,7 +4131,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `webhook_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4122,7 +4140,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), a brand the directory does not know (`brand_not_found`), an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`), or an `Idempotency-Key` that came with another request (`idempotency_key_reused`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4211,7 +4229,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), a brand the directory does not know (`brand_not_found`), an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`), or an `Idempotency-Key` that came with another request (`idempotency_key_reused`) */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4249,8 +4267,26 @@ export interface operations {
                     "application/json": components["schemas"]["EndpointOut"][];
                 };
             };
+            /** @description No token, or an invalid, expired or wrongly signed one (`unauthenticated`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The caller may not do this (`forbidden`, `brand_mismatch`, `user_mismatch`, `not_in_group`) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), see `Retry-After` */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4282,6 +4318,15 @@ export interface operations {
                     "application/json": components["schemas"]["EndpointWithSecret"];
                 };
             };
+            /** @description No token, or an invalid, expired or wrongly signed one (`unauthenticated`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The caller may not do this (`forbidden`, `brand_mismatch`, `user_mismatch`, `not_in_group`) */
             403: {
                 headers: {
@@ -4309,8 +4354,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), a brand the directory does not know (`brand_not_found`), an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`), or an `Idempotency-Key` that came with another request (`idempotency_key_reused`) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), see `Retry-After` */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4341,6 +4395,15 @@ export interface operations {
                     "application/json": components["schemas"]["EndpointOut"];
                 };
             };
+            /** @description No token, or an invalid, expired or wrongly signed one (`unauthenticated`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The caller may not do this (`forbidden`, `brand_mismatch`, `user_mismatch`, `not_in_group`) */
             403: {
                 headers: {
@@ -4350,7 +4413,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `webhook_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4359,8 +4422,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), a brand the directory does not know (`brand_not_found`), an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`), or an `Idempotency-Key` that came with another request (`idempotency_key_reused`) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), see `Retry-After` */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4389,6 +4461,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description No token, or an invalid, expired or wrongly signed one (`unauthenticated`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The caller may not do this (`forbidden`, `brand_mismatch`, `user_mismatch`, `not_in_group`) */
             403: {
                 headers: {
@@ -4398,7 +4479,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `webhook_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4407,8 +4488,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), a brand the directory does not know (`brand_not_found`), an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`), or an `Idempotency-Key` that came with another request (`idempotency_key_reused`) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), see `Retry-After` */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4443,6 +4533,15 @@ export interface operations {
                     "application/json": components["schemas"]["EndpointOut"];
                 };
             };
+            /** @description No token, or an invalid, expired or wrongly signed one (`unauthenticated`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The caller may not do this (`forbidden`, `brand_mismatch`, `user_mismatch`, `not_in_group`) */
             403: {
                 headers: {
@@ -4452,7 +4551,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `webhook_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4479,8 +4578,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), a brand the directory does not know (`brand_not_found`), an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`), or an `Idempotency-Key` that came with another request (`idempotency_key_reused`) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), see `Retry-After` */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4511,6 +4619,15 @@ export interface operations {
                     "application/json": components["schemas"]["AttemptOut"][];
                 };
             };
+            /** @description No token, or an invalid, expired or wrongly signed one (`unauthenticated`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The caller may not do this (`forbidden`, `brand_mismatch`, `user_mismatch`, `not_in_group`) */
             403: {
                 headers: {
@@ -4520,7 +4637,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `webhook_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4529,8 +4646,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), a brand the directory does not know (`brand_not_found`), an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`), or an `Idempotency-Key` that came with another request (`idempotency_key_reused`) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), see `Retry-After` */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4561,6 +4687,15 @@ export interface operations {
                     "application/json": components["schemas"]["EndpointWithSecret"];
                 };
             };
+            /** @description No token, or an invalid, expired or wrongly signed one (`unauthenticated`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The caller may not do this (`forbidden`, `brand_mismatch`, `user_mismatch`, `not_in_group`) */
             403: {
                 headers: {
@@ -4570,7 +4705,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `webhook_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4579,8 +4714,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), a brand the directory does not know (`brand_not_found`), an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`), or an `Idempotency-Key` that came with another request (`idempotency_key_reused`) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), see `Retry-After` */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4611,6 +4755,15 @@ export interface operations {
                     "application/json": components["schemas"]["AttemptOut"];
                 };
             };
+            /** @description No token, or an invalid, expired or wrongly signed one (`unauthenticated`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The caller may not do this (`forbidden`, `brand_mismatch`, `user_mismatch`, `not_in_group`) */
             403: {
                 headers: {
@@ -4620,7 +4773,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `batch_not_found`, ...) */
+            /** @description No such resource (`code_not_found`, `usage_not_found`, `cart_not_found`, `webhook_not_found`, `batch_not_found`, ...) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4629,8 +4782,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), or an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`) */
+            /** @description A malformed or out-of-range payload (`validation_error`; `errors` lists each field), a brand the directory does not know (`brand_not_found`), an order the code does not apply to (`min_amount_not_met`, `currency_mismatch`, `lines_required`), or an `Idempotency-Key` that came with another request (`idempotency_key_reused`) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (`rate_limited`), see `Retry-After` */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -49,7 +49,8 @@ for i = 1, n do
     answers[i] = claim_apply(claims[i], states[i])
   end
 end
-redis.call('HSET', cart_key, 'r', ARGV[3], 'b', ARGV[11], 'n', table.concat(answers, ','), 's', ARGV[4], 'd', ARGV[6])
+redis.call('HSET', cart_key, 'r', ARGV[3], 'b', ARGV[11], 'n', table.concat(answers, ','), 's', ARGV[4], 'd', ARGV[6],
+  'x', '1')
 redis.call('EXPIRE', cart_key, ARGV[5])
 redis.call('XADD', cart_stream, '*', ARGV[7], ARGV[8], 'b', ARGV[11])
 table.insert(answers, 1, 'claimed')

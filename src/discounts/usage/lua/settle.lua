@@ -1,7 +1,8 @@
 -- Announce a cart's reservation once the cart is committed: a hold (a held cart) or a use, appended to the
 -- stream like any claim, in one atomic step. Settling again changes nothing.
 -- KEYS: head bucket, stream, and for a code with shared limits its totals hash and its holds.
--- ARGV: field, bits, use, mode ('held' or 'used'), stream field.
+-- ARGV: field, bits, use, mode ('held' or 'used'), stream field, and 'check' to change nothing: only say
+--       whether it could be settled ('live' for a reservation still there).
 -- Returns 'done', 'already' (settled before), or 'lost' (the reservation ended or was given back first:
 -- only when the cart's committer died and nobody settled it before the reservation's end).
 local prefix = string.sub(KEYS[1], 1, -5)
@@ -17,6 +18,9 @@ if not is_quiet(x, use) then
     return 'already'
   end
   return 'lost'
+end
+if ARGV[6] == 'check' then
+  return 'live'
 end
 local ends, cents, payload = parse_hold(held)
 redis.call('HDEL', x, 'q' .. use)

@@ -12,7 +12,7 @@ from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
-    cart_id: str,
+    id: str,
     *,
     idempotency_key: str | Unset = UNSET,
 ) -> dict[str, Any]:
@@ -22,8 +22,8 @@ def _get_kwargs(
 
     _kwargs: dict[str, Any] = {
         "method": "post",
-        "url": "/api/v1/cartredemption/{cart_id}/confirm/".format(
-            cart_id=quote(str(cart_id), safe=""),
+        "url": "/api/v1/cartredemption/{id}/confirm/".format(
+            id=quote(str(id), safe=""),
         ),
     }
 
@@ -53,6 +53,11 @@ def _parse_response(
         response_404 = Problem.from_dict(response.json())
 
         return response_404
+
+    if response.status_code == 409:
+        response_409 = Problem.from_dict(response.json())
+
+        return response_409
 
     if response.status_code == 410:
         response_410 = Problem.from_dict(response.json())
@@ -87,7 +92,7 @@ def _build_response(
 
 
 def sync_detailed(
-    cart_id: str,
+    id: str,
     *,
     client: AuthenticatedClient,
     idempotency_key: str | Unset = UNSET,
@@ -101,7 +106,7 @@ def sync_detailed(
     ``cart_not_found``; after the hold ended: 410 ``hold_expired``; a brand: 403.
 
     Args:
-        cart_id (str): A cart redemption's `id`, as its redemption returned it
+        id (str): A cart redemption's `id`, as its redemption returned it
         idempotency_key (str | Unset):
 
     Raises:
@@ -113,7 +118,7 @@ def sync_detailed(
     """
 
     kwargs = _get_kwargs(
-        cart_id=cart_id,
+        id=id,
         idempotency_key=idempotency_key,
     )
 
@@ -125,7 +130,7 @@ def sync_detailed(
 
 
 def sync(
-    cart_id: str,
+    id: str,
     *,
     client: AuthenticatedClient,
     idempotency_key: str | Unset = UNSET,
@@ -139,7 +144,7 @@ def sync(
     ``cart_not_found``; after the hold ended: 410 ``hold_expired``; a brand: 403.
 
     Args:
-        cart_id (str): A cart redemption's `id`, as its redemption returned it
+        id (str): A cart redemption's `id`, as its redemption returned it
         idempotency_key (str | Unset):
 
     Raises:
@@ -151,14 +156,14 @@ def sync(
     """
 
     return sync_detailed(
-        cart_id=cart_id,
+        id=id,
         client=client,
         idempotency_key=idempotency_key,
     ).parsed
 
 
 async def asyncio_detailed(
-    cart_id: str,
+    id: str,
     *,
     client: AuthenticatedClient,
     idempotency_key: str | Unset = UNSET,
@@ -172,7 +177,7 @@ async def asyncio_detailed(
     ``cart_not_found``; after the hold ended: 410 ``hold_expired``; a brand: 403.
 
     Args:
-        cart_id (str): A cart redemption's `id`, as its redemption returned it
+        id (str): A cart redemption's `id`, as its redemption returned it
         idempotency_key (str | Unset):
 
     Raises:
@@ -184,7 +189,7 @@ async def asyncio_detailed(
     """
 
     kwargs = _get_kwargs(
-        cart_id=cart_id,
+        id=id,
         idempotency_key=idempotency_key,
     )
 
@@ -194,7 +199,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    cart_id: str,
+    id: str,
     *,
     client: AuthenticatedClient,
     idempotency_key: str | Unset = UNSET,
@@ -208,7 +213,7 @@ async def asyncio(
     ``cart_not_found``; after the hold ended: 410 ``hold_expired``; a brand: 403.
 
     Args:
-        cart_id (str): A cart redemption's `id`, as its redemption returned it
+        id (str): A cart redemption's `id`, as its redemption returned it
         idempotency_key (str | Unset):
 
     Raises:
@@ -221,7 +226,7 @@ async def asyncio(
 
     return (
         await asyncio_detailed(
-            cart_id=cart_id,
+            id=id,
             client=client,
             idempotency_key=idempotency_key,
         )

@@ -11,13 +11,13 @@ from ...types import Response
 
 
 def _get_kwargs(
-    cart_id: str,
+    id: str,
 ) -> dict[str, Any]:
 
     _kwargs: dict[str, Any] = {
         "method": "delete",
-        "url": "/api/v1/cartredemption/{cart_id}/".format(
-            cart_id=quote(str(cart_id), safe=""),
+        "url": "/api/v1/cartredemption/{id}/".format(
+            id=quote(str(id), safe=""),
         ),
     }
 
@@ -70,7 +70,7 @@ def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 
 
 def sync_detailed(
-    cart_id: str,
+    id: str,
     *,
     client: AuthenticatedClient,
 ) -> Response[Any | Problem]:
@@ -81,7 +81,7 @@ def sync_detailed(
     Those given back alone before stay so. A second DELETE, or one after the hold ended: 404.
 
     Args:
-        cart_id (str): A cart redemption's `id`, as its redemption returned it
+        id (str): A cart redemption's `id`, as its redemption returned it
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -92,7 +92,7 @@ def sync_detailed(
     """
 
     kwargs = _get_kwargs(
-        cart_id=cart_id,
+        id=id,
     )
 
     response = client.get_httpx_client().request(
@@ -103,7 +103,7 @@ def sync_detailed(
 
 
 def sync(
-    cart_id: str,
+    id: str,
     *,
     client: AuthenticatedClient,
 ) -> Any | Problem | None:
@@ -114,7 +114,7 @@ def sync(
     Those given back alone before stay so. A second DELETE, or one after the hold ended: 404.
 
     Args:
-        cart_id (str): A cart redemption's `id`, as its redemption returned it
+        id (str): A cart redemption's `id`, as its redemption returned it
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -125,13 +125,13 @@ def sync(
     """
 
     return sync_detailed(
-        cart_id=cart_id,
+        id=id,
         client=client,
     ).parsed
 
 
 async def asyncio_detailed(
-    cart_id: str,
+    id: str,
     *,
     client: AuthenticatedClient,
 ) -> Response[Any | Problem]:
@@ -142,7 +142,7 @@ async def asyncio_detailed(
     Those given back alone before stay so. A second DELETE, or one after the hold ended: 404.
 
     Args:
-        cart_id (str): A cart redemption's `id`, as its redemption returned it
+        id (str): A cart redemption's `id`, as its redemption returned it
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -153,7 +153,7 @@ async def asyncio_detailed(
     """
 
     kwargs = _get_kwargs(
-        cart_id=cart_id,
+        id=id,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -162,7 +162,7 @@ async def asyncio_detailed(
 
 
 async def asyncio(
-    cart_id: str,
+    id: str,
     *,
     client: AuthenticatedClient,
 ) -> Any | Problem | None:
@@ -173,7 +173,7 @@ async def asyncio(
     Those given back alone before stay so. A second DELETE, or one after the hold ended: 404.
 
     Args:
-        cart_id (str): A cart redemption's `id`, as its redemption returned it
+        id (str): A cart redemption's `id`, as its redemption returned it
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -185,7 +185,7 @@ async def asyncio(
 
     return (
         await asyncio_detailed(
-            cart_id=cart_id,
+            id=id,
             client=client,
         )
     ).parsed

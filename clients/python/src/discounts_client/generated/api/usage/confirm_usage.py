@@ -54,6 +54,11 @@ def _parse_response(
 
         return response_404
 
+    if response.status_code == 409:
+        response_409 = Problem.from_dict(response.json())
+
+        return response_409
+
     if response.status_code == 410:
         response_410 = Problem.from_dict(response.json())
 
