@@ -63,7 +63,7 @@ class ReplyDroppingProxy:
     async def _connection(self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter) -> None:
         try:
             server_in, server_out = await asyncio.open_connection(*self.upstream)
-        except OSError:
+        except (OSError, asyncio.CancelledError):
             client_out.close()
             return
         forward = asyncio.create_task(self._pump(client_in, server_out))
@@ -82,7 +82,7 @@ class ReplyDroppingProxy:
                     break
                 client_out.write(data)
                 await client_out.drain()
-        except ConnectionError:
+        except (ConnectionError, asyncio.CancelledError):  # cancelled: the proxy stops; the link just ends
             pass
         finally:
             forward.cancel()

@@ -14,7 +14,8 @@ from typing import Any
 
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, ExceptionContext
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import NullPool
@@ -67,7 +68,30 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, **kwargs)
+    engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, **kwargs)
+    event.listen(engine.sync_engine, "handle_error", server_unavailable)
+    return engine
+
+
+#: SQLSTATE classes of a server going away or not taking connections yet (08: connection
+#: exception; 57P: shut down, crashed, starting up; 53300: too many connections).
+UNAVAILABLE_SQLSTATES = ("08", "57P", "53300")
+
+
+def server_unavailable(context: ExceptionContext) -> BaseException | None:
+    """Raise a database that went away or is restarting as :class:`OperationalError`: a 503, not a 500.
+
+    SQLAlchemy's asyncpg dialect raises these as a bare ``DBAPIError``, which is also what a
+    bug in a statement would be; the SQLSTATE tells them apart.
+    """
+    if isinstance(context.sqlalchemy_exception, OperationalError | InterfaceError):
+        return None
+    original = context.original_exception
+    state = getattr(original, "sqlstate", None) or getattr(original.__cause__, "sqlstate", None)
+    if not isinstance(state, str) or not state.startswith(UNAVAILABLE_SQLSTATES):
+        return None
+    context.is_disconnect = True  # the pool drops this connection (and, for a gone server, the others)
+    return OperationalError(context.statement, context.parameters, original)
 
 
 def dialect_insert(session: AsyncSession) -> Callable[[Any], Any]:

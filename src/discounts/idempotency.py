@@ -47,7 +47,11 @@ class RecordStorage(Protocol):
         """Store ``record`` under ``key`` unless a live one is there; None if stored, else the one there."""
 
     async def replace(self, key: str, token: str, record: bytes | None, keep_seconds: float) -> None:
-        """If ``key`` still holds ``token``'s in-flight record: put ``record`` there (None: remove it)."""
+        """Unless another request holds ``key`` now: put ``record`` there (None: remove it).
+
+        Also when ``token``'s lease ran out: a request slower than its lease still ran, and its retry must
+        get its answer, not run again.
+        """
 
     async def close(self) -> None: ...
 
@@ -117,10 +121,11 @@ if found then return found end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return false
 """
-#: KEYS[1]; ARGV: token, record ('' to delete), keep in ms.
+#: KEYS[1]; ARGV: token, record ('' to delete), keep in ms. A key whose lease ran out with no
+#: other request on it still takes the answer: the request did run, its retry must get it.
 REPLACE = """
 local found = redis.call('GET', KEYS[1])
-if not found or cjson.decode(found).t ~= ARGV[1] then return 0 end
+if found and cjson.decode(found).t ~= ARGV[1] then return 0 end
 if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
 return 1
 """
@@ -177,15 +182,16 @@ class SQLiteRecords:
         def replace(db: sqlite3.Connection) -> None:
             with db:
                 db.execute("BEGIN IMMEDIATE")
-                row = db.execute("SELECT record FROM records WHERE key = ?", (key,)).fetchone()
-                if row is None or orjson.loads(row[0])["t"] != token:
+                row = db.execute(
+                    "SELECT record FROM records WHERE key = ? AND expires_at > ?", (key, self._clock())
+                ).fetchone()
+                if row is not None and orjson.loads(row[0])["t"] != token:
                     return
                 if record is None:
                     db.execute("DELETE FROM records WHERE key = ?", (key,))
                 else:
                     db.execute(
-                        "UPDATE records SET record = ?, expires_at = ? WHERE key = ?",
-                        (record, self._clock() + keep_seconds, key),
+                        "INSERT OR REPLACE INTO records VALUES (?, ?, ?)", (key, record, self._clock() + keep_seconds)
                     )
 
         await self._file.write(replace)

@@ -13,8 +13,10 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from discounts.api import idempotency as idempotent_layer
-from discounts.idempotency import Idempotency, SQLiteRecords
+from discounts.idempotency import Answer as IdempotentAnswer
+from discounts.idempotency import Idempotency, RedisRecords, SQLiteRecords
 from discounts.settings import Settings
+from discounts.usage.redis_pipelining import AutoPipeline
 from tests.api.conftest import assert_problem, serve
 from tests.conftest import Api, Auth, FakeClock
 from tests.services import RedisServer
@@ -277,3 +279,44 @@ async def test_a_cart_retried_after_its_answer_was_lost_is_the_same_cart(
 
     assert (first.status_code, retry.status_code) == (201, 201)
     assert retry.json() == first.json()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+async def records(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """Each place kept answers live: the embedded SQLite file, and Redis beside a Redis usage store."""
+    if request.param == "sqlite":
+        sqlite = SQLiteRecords(tmp_path / "i.sqlite3")
+        yield sqlite
+        await sqlite.close()
+        return
+    redis = RedisServer(tmp_path / "redis").start()
+    client = Redis.from_url(redis.url)
+    try:
+        yield RedisRecords(AutoPipeline(client, asyncio.Semaphore(4)), "test")
+    finally:
+        await client.aclose()
+        redis.stop()
+
+
+async def test_a_request_slower_than_its_lease_still_keeps_its_answer_for_the_retry(records: Any) -> None:
+    keeper = Idempotency(records, 86_400, lease_seconds=0.05)
+    fingerprint = keeper.fingerprint("POST", "/x/", b"{}")
+    owned = await keeper.begin("user:u-1", "k", fingerprint)
+    assert isinstance(owned, tuple)
+    await asyncio.sleep(0.1)  # the lease ran out while the request ran; no retry came meanwhile
+    await keeper.finish(owned, fingerprint, IdempotentAnswer(201, [], b'{"id": "first"}'))
+    replayed = await keeper.begin("user:u-1", "k", fingerprint)
+    assert replayed == IdempotentAnswer(201, [], b'{"id": "first"}')
+
+
+async def test_a_request_whose_key_another_took_after_its_lease_does_not_overwrite_it(records: Any) -> None:
+    keeper = Idempotency(records, 86_400, lease_seconds=0.05)
+    fingerprint = keeper.fingerprint("POST", "/x/", b"{}")
+    slow = await keeper.begin("user:u-1", "k", fingerprint)
+    await asyncio.sleep(0.1)
+    retry = await keeper.begin("user:u-1", "k", fingerprint)  # the lease ran out: the retry runs
+    assert isinstance(slow, tuple)
+    assert isinstance(retry, tuple)
+    await keeper.finish(retry, fingerprint, IdempotentAnswer(201, [], b'{"id": "retry"}'))
+    await keeper.finish(slow, fingerprint, IdempotentAnswer(201, [], b'{"id": "slow"}'))
+    assert await keeper.begin("user:u-1", "k", fingerprint) == IdempotentAnswer(201, [], b'{"id": "retry"}')

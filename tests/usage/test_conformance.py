@@ -103,6 +103,21 @@ async def test_every_usage_reaches_the_ledger_exactly_once(
     assert await store.pending(200) == []
 
 
+async def test_a_copy_that_failed_gets_its_entries_again_at_once(backend: Backend) -> None:
+    """The copier's own unacknowledged entries (the database was down) are not left for the claim time."""
+    store = backend.open(usage_claim_idle_seconds=3600)
+    try:
+        await asyncio.gather(*(store.record(usage(f"u-{n}"), expires_at=EXPIRES) for n in range(30)))
+        failed = await store.pending(20)  # read, then the copy fails: nothing acknowledged
+        again = await store.pending(30)
+        assert {entry.id for entry in failed} <= {entry.id for entry in again}
+        assert len(again) == 30
+        await store.acknowledge([entry.id for entry in again])
+        assert await store.pending(30) == []
+    finally:
+        await store.close()
+
+
 async def test_rebuild_restores_a_wiped_store(
     backend: Backend, store: UsageStore, sessions: async_sessionmaker[AsyncSession]
 ) -> None:

@@ -341,16 +341,25 @@ class RedisUsageStore(RedisCarts):
 
     async def _take(self, limit: int) -> list[StreamEntry]:
         order = self._rotated_shards()
-        taken = await self._claim_idle(_spread(limit, order))
-        remaining = limit - len(taken)
-        # Shards fill unevenly: keep handing the unused budget to shards that still had entries.
-        while remaining > 0 and order:
-            budgets = _spread(remaining, order)
-            fresh = await self._read_new(budgets)
-            # A shard that returned less than asked is empty for now; one not asked this round stays.
-            order = [shard for shard in order if shard not in budgets or len(fresh[shard]) == budgets[shard]]
-            taken += [entry for entries in fresh.values() for entry in entries]
-            remaining = limit - len(taken)
+        # This consumer's own entries left unacknowledged (its last copy failed): again now, not after the
+        # claim time. At most one batch in all (it reads no more before acknowledging), so each shard may give all.
+        own = await self._read(dict.fromkeys(order, limit), "0")
+        taken = [entry for entries in own.values() for entry in entries][:limit]
+        if len(taken) < limit:
+            taken += await self._claim_idle(_spread(limit - len(taken), order))
+        if len(taken) < limit:
+            taken += await self._fill_new(limit - len(taken), order)
+        return taken
+
+    async def _fill_new(self, limit: int, order: list[int]) -> list[StreamEntry]:
+        """Up to ``limit`` new entries; shards fill unevenly, so what one leaves goes to the others."""
+        taken: list[StreamEntry] = []
+        while len(taken) < limit and order:
+            budgets = _spread(limit - len(taken), order)
+            found = await self._read(budgets, ">")
+            # A shard that returned less than asked has no more for now; one not asked this round stays.
+            order = [shard for shard in order if shard not in budgets or len(found[shard]) == budgets[shard]]
+            taken += [entry for entries in found.values() for entry in entries]
         return taken
 
     def _rotated_shards(self) -> list[int]:
@@ -373,14 +382,20 @@ class RedisUsageStore(RedisCarts):
             if fields  # a claimed id whose entry was deleted meanwhile
         ]
 
-    async def _read_new(self, budgets: dict[int, int]) -> dict[int, list[StreamEntry]]:
+    async def _read(self, budgets: dict[int, int], start: str) -> dict[int, list[StreamEntry]]:
+        """New entries (``>``), or those this consumer read before and has not acknowledged (``0``)."""
         pipe = self._redis.pipeline(transaction=False)
         for shard, budget in budgets.items():
-            pipe.xreadgroup(LEDGER_GROUP, self.consumer, {self.layout.stream(shard): ">"}, count=budget)
+            pipe.xreadgroup(LEDGER_GROUP, self.consumer, {self.layout.stream(shard): start}, count=budget)
         async with self._in_flight:
             replies = await pipe.execute()
         return {
-            shard: [stream_entry(shard, entry_id, fields) for _, entries in reply or [] for entry_id, fields in entries]
+            shard: [
+                stream_entry(shard, entry_id, fields)
+                for _, entries in reply or []
+                for entry_id, fields in entries
+                if fields  # an entry deleted meanwhile
+            ]
             for shard, reply in zip(budgets, replies, strict=True)
         }
 
