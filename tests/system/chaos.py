@@ -40,6 +40,7 @@ from discounts.usage.store import Limits, open_usage_store
 from tests.conftest import make_token
 from tests.system.chaos_world import FAULTS, World, schedule
 from tests.system.conftest import bearer
+from tests.system.crowd import IN_PROGRESS, NO_ANSWER, Answer, post, until_final
 from tests.system.test_faults import SIGNER, service_headers
 
 #: The sale: each code's rule, and the limits the store is asked to keep.
@@ -48,7 +49,6 @@ CART_LINES = [
     {"id": "a", "brand": "acme", "price": "40.00", "quantity": 1},
     {"id": "b", "brand": "bolt", "price": "25.00", "quantity": 2},
 ]
-NO_ANSWER = 0
 #: Uses per (code, user) in the ledger, and the discount they gave.
 USES_IN_LEDGER = (
     select(DiscountUsage.code, DiscountUsage.user_id, func.count(), func.sum(DiscountUsage.discount_amount))
@@ -56,7 +56,6 @@ USES_IN_LEDGER = (
     .group_by(DiscountUsage.code, DiscountUsage.user_id)
 )
 FINAL_REFUSALS = {"code_already_used", "code_exhausted", "cart_rejected"}
-IN_PROGRESS = "idempotency_in_progress"
 
 
 def sale(seconds: float) -> dict[str, tuple[dict[str, object], Limits]]:
@@ -69,16 +68,6 @@ def sale(seconds: float) -> dict[str, tuple[dict[str, object], Limits]]:
         "CARTA": ({"brand": "acme", "discount": 10}, Limits()),
         "CARTB": ({"brand": "bolt", "discount": 20, "budget": f"{budget}.00"}, Limits(budget_cents=budget * 100)),
     }
-
-
-@dataclass
-class Answer:
-    status: int
-    code: str | None = None
-    retry_after: str | None = None
-    content_type: str | None = None
-    body: dict[str, object] | None = None
-    replayed: bool = False
 
 
 @dataclass
@@ -138,13 +127,16 @@ class Report:
     def requests(self) -> int:
         return sum(len(order.answers) for order in self.orders)
 
+    def rounded_phases(self) -> dict[str, float]:
+        return {phase: round(seconds, 1) for phase, seconds in self.phases.items()}
+
     def summary(self) -> str:
         statuses = Counter(answer.status for order in self.orders for answer in order.answers)
         acknowledged = sum(1 for order in self.orders if order.codes_used())
         lines = [
             f"seed {self.seed}: {len(self.orders)} orders in {self.seconds:.0f} s, {self.requests} requests "
             f"({self.requests - len(self.orders)} retries), {acknowledged} answered 201; statuses {dict(statuses)}",
-            f"faults injected: {dict(self.injected)}; phases (s): { ({k: round(v, 1) for k, v in self.phases.items()}) }",
+            f"faults injected: {dict(self.injected)}; phases (s): {self.rounded_phases()}",
             *self.fault_log,
             f"anomalies: {len(self.anomalies)}",
             *self.anomalies[:30],
@@ -177,41 +169,22 @@ class Shoppers:
             while not stop.is_set():
                 order = next(queue)
                 self.placed.append(order)
-                deadline = time.monotonic() + 120  # a service that never recovers fails the check, not hangs it
-                while time.monotonic() < deadline:
+
+                async def attempt(order: Order = order) -> Answer:
                     base = self.world.url()
                     if base not in clients:
                         clients[base] = httpx.AsyncClient(base_url=base, limits=limits, timeout=10)
-                    answer = await self.send(clients[base], order)
-                    order.answers.append(answer)
-                    if answer.status == 503:
-                        await asyncio.sleep(float(answer.retry_after or 1))
-                    elif answer.status == NO_ANSWER or answer.code == IN_PROGRESS:
-                        await asyncio.sleep(0.2)
-                    else:
-                        break
+                    return await self.send(clients[base], order)
+
+                # A service that never recovers fails the check (no final answer), not hangs it.
+                await until_final(attempt, order.answers, tries=150)
         finally:
             for client in clients.values():
                 await client.aclose()
 
     async def send(self, http: httpx.AsyncClient, order: Order) -> Answer:
         headers = {"Authorization": f"Bearer {self.token(order.user)}", "Idempotency-Key": order.key}
-        try:
-            response = await http.post(order.path, json=order.body, headers=headers)
-        except httpx.TransportError:  # a timeout too: the outcome is unknown, the checkout sends it again
-            return Answer(NO_ANSWER)
-        try:
-            body = response.json() if response.content else None
-        except ValueError:
-            body = {"not_json": response.text[:200]}
-        return Answer(
-            response.status_code,
-            body.get("code") if response.status_code >= 400 and isinstance(body, dict) else None,
-            response.headers.get("retry-after"),
-            response.headers.get("content-type"),
-            body,
-            response.headers.get("idempotent-replayed") == "true",
-        )
+        return await post(http, order.path, order.body, headers)
 
 
 async def open_sale(url: str, codes: dict[str, tuple[dict[str, object], Limits]]) -> None:
@@ -317,7 +290,7 @@ async def ledger_anomalies(
             told = [
                 (order.number, [answer.status for answer in order.answers])
                 for order in placed
-                if order.user == pair[1] and pair[0] in (order.body.get("code"), *order.body.get("codes", []))  # type: ignore[misc]
+                if order.user == pair[1] and pair[0] in (order.body.get("code"), *order.body.get("codes", []))
             ]
             anomalies.append(f"{pair}: {count} uses in the ledger, {expected[pair]} answered 201; orders {told}")
     for code, (_, limits) in codes.items():

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import httpx
@@ -29,6 +29,42 @@ class Answer:
     retry_after: str | None = None
     content_type: str | None = None
     body: dict[str, object] | None = None
+    #: ``Idempotent-Replayed: true``: the first answer to this key, kept.
+    replayed: bool = False
+
+
+async def post(http: httpx.AsyncClient, path: str, body: dict[str, object], headers: dict[str, str]) -> Answer:
+    """One try; a broken connection or a timeout is :data:`NO_ANSWER` (the outcome unknown)."""
+    try:
+        response = await http.post(path, json=body, headers=headers)
+    except httpx.TransportError:
+        return Answer(NO_ANSWER)
+    try:
+        parsed = response.json() if response.content else None
+    except ValueError:
+        parsed = {"not_json": response.text[:200]}
+    return Answer(
+        response.status_code,
+        parsed.get("code") if response.status_code >= 400 and isinstance(parsed, dict) else None,
+        response.headers.get("retry-after"),
+        response.headers.get("content-type"),
+        parsed,
+        response.headers.get("idempotent-replayed") == "true",
+    )
+
+
+async def until_final(attempt: Callable[[], Awaitable[Answer]], answers: list[Answer], tries: int) -> None:
+    """Send again while the outcome is unknown, as a checkout does: after a 503 (once ``Retry-After`` has
+    passed), a broken connection, or the key still held by the first try."""
+    for _ in range(tries):
+        answer = await attempt()
+        answers.append(answer)
+        if answer.status == 503:
+            await asyncio.sleep(float(answer.retry_after or 1))
+        elif answer.status == NO_ANSWER or answer.code == IN_PROGRESS:
+            await asyncio.sleep(0.2)
+        else:
+            return
 
 
 @dataclass
@@ -66,19 +102,14 @@ class Crowd:
         clients: dict[str, httpx.AsyncClient] = {}
         try:
             for user in queue:
-                answers = self.answers.setdefault(user, [])
-                for _ in range(self.max_tries):
+
+                async def attempt(user: str = user) -> Answer:
                     base = self.url()
                     if base not in clients:
                         clients[base] = httpx.AsyncClient(base_url=base, limits=limits, timeout=30)
-                    answer = await self._try(clients[base], user)
-                    answers.append(answer)
-                    if answer.status == 503:
-                        await asyncio.sleep(float(answer.retry_after or 1))
-                    elif answer.status == NO_ANSWER or answer.code == IN_PROGRESS:
-                        await asyncio.sleep(0.2)
-                    else:
-                        break
+                    return await self._try(clients[base], user)
+
+                await until_final(attempt, self.answers.setdefault(user, []), self.max_tries)
         finally:
             for client in clients.values():
                 await client.aclose()
@@ -90,16 +121,7 @@ class Crowd:
         headers = {"Authorization": f"Bearer {self.tokens[user]}"}
         if user in self.keyed:
             headers["Idempotency-Key"] = f"order-of-{user}"
-        try:
-            response = await http.post(path, json=body, headers=headers)
-        except httpx.TransportError:
-            return Answer(NO_ANSWER)
-        code = response.json().get("code") if response.status_code >= 400 else None
-        answer = Answer(
-            response.status_code, code, response.headers.get("retry-after"), response.headers.get("content-type")
-        )
-        answer.body = response.json() if response.content else None
-        return answer
+        return await post(http, path, body, headers)
 
 
 def check_answers(crowd: Crowd, users: list[str]) -> set[str]:
