@@ -26,6 +26,7 @@ class ReplyDroppingProxy:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
+        self._links: set[asyncio.Task[None]] = set()
 
     @property
     def url(self) -> str:
@@ -61,6 +62,10 @@ class ReplyDroppingProxy:
         self._server = await asyncio.start_server(self._connection, "127.0.0.1", self.port)
 
     async def _connection(self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter) -> None:
+        link = asyncio.current_task()
+        if link is not None:  # asyncio keeps a task only weakly: a link waiting on a quiet socket is kept here
+            self._links.add(link)
+            link.add_done_callback(self._links.discard)
         try:
             server_in, server_out = await asyncio.open_connection(*self.upstream)
         except (OSError, asyncio.CancelledError):

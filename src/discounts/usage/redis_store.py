@@ -1,10 +1,9 @@
 """The usage store on Redis or Redis Cluster: Lua scripts over small listpack hashes and streams.
 
 ``record`` is one script that claims the (code, user) field and XADDs the usage to its
-shard's stream, so the stream can never miss or repeat a usage. The ledger copier reads the
-streams through one consumer group; entries of a consumer that died are taken over with
-XAUTOCLAIM, and acknowledged entries are deleted so the streams stay short. The layout of
-the keys is in ``redis_layout.py``; the reasoning is in ``docs/usage-store.md``.
+shard's stream, so the stream can never miss or repeat a usage; the ledger copier's reading
+of the streams is in ``redis_streams.py``, carts in ``redis_carts.py``. The layout of the keys
+is in ``redis_layout.py``; the reasoning is in ``docs/usage-store.md``.
 """
 
 from __future__ import annotations
@@ -16,10 +15,10 @@ import os
 import socket
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from importlib import resources
-from typing import Any, TypeVar
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
@@ -31,18 +30,16 @@ from discounts.settings import Settings, get_settings
 from discounts.usage.redis_carts import RedisCarts
 from discounts.usage.redis_layout import (
     EPOCH,
-    LEDGER_GROUP,
     STREAM_FIELD,
     Layout,
     Slot,
     recorded,
-    split_entry_id,
-    stream_entry,
     stream_payload,
     unix_seconds,
     usage_of,
 )
 from discounts.usage.redis_pipelining import AutoPipeline
+from discounts.usage.redis_streams import RedisStreams, chunks
 from discounts.usage.store import (
     NO_LIMITS,
     Change,
@@ -50,7 +47,6 @@ from discounts.usage.store import (
     Limits,
     Recorded,
     Status,
-    StreamEntry,
     Usage,
 )
 
@@ -58,9 +54,6 @@ log = logging.getLogger(__name__)
 
 #: Usages per script call when restoring or looking up many: keeps each call short on the server.
 SCRIPT_BATCH = 200
-#: Entry ids per XACK/XDEL call (Lua's unpack has a stack limit).
-ACK_BATCH = 1000
-T = TypeVar("T")
 
 
 def _script(name: str) -> str:
@@ -89,7 +82,7 @@ SCRIPTS = {
 }
 
 
-class RedisUsageStore(RedisCarts):
+class RedisUsageStore(RedisCarts, RedisStreams):
     """One Redis or a Redis Cluster; ``namespace`` prefixes every key (several deployments, tests)."""
 
     def __init__(
@@ -173,14 +166,6 @@ class RedisUsageStore(RedisCarts):
                 self._capacity,
                 entries,
             )
-
-    async def _create_groups(self) -> None:
-        pipe = self._redis.pipeline(transaction=False)
-        for shard in range(self.layout.shards):
-            pipe.xgroup_create(self.layout.stream(shard), LEDGER_GROUP, id="0", mkstream=True)
-        for reply in await pipe.execute(raise_on_error=False):
-            if isinstance(reply, Exception) and "BUSYGROUP" not in str(reply):
-                raise reply
 
     async def record(
         self,
@@ -281,7 +266,7 @@ class RedisUsageStore(RedisCarts):
         slots = [self.layout.locate(code, user, shared=_shared(limits, code)) for code, user in pairs]
         calls = []
         for shard, positions in _by_shard(slots).items():
-            for part in _chunks(positions, SCRIPT_BATCH):
+            for part in chunks(positions, SCRIPT_BATCH):
                 args: list[Any] = [unix_seconds(now)]
                 args += [value for i in part for value in (slots[i].prefix, slots[i].field, slots[i].bits)]
                 calls.append((part, ("lookup", self.layout.stream(shard), args)))
@@ -305,7 +290,7 @@ class RedisUsageStore(RedisCarts):
         slots = [self.layout.locate(u.code, u.user, shared=_shared(limits, u.code)) for u in usages]
         calls = []
         for shard, positions in _by_shard(slots).items():
-            for part in _chunks(positions, SCRIPT_BATCH):
+            for part in chunks(positions, SCRIPT_BATCH):
                 args: list[Any] = [self._capacity, unix_seconds(now)]
                 for i in part:
                     slot, usage = slots[i], usages[i]
@@ -325,102 +310,6 @@ class RedisUsageStore(RedisCarts):
             prefix = self.layout.code_prefix(shard, code)
             calls.append(("count", f"{prefix}:0:0", [prefix, unix_seconds(now)]))
         return sum(int(n) for n in await self._run(calls, writes=False))
-
-    async def pending(self, limit: int) -> list[StreamEntry]:
-        """Entries idle past the claim time (their consumer died) first, then new ones; ``limit`` at most."""
-        await self._prepare()
-        with client_failures("reading the usage streams failed"):
-            try:
-                return await self._take(limit)
-            except ResponseError as exc:
-                if "NOGROUP" not in str(exc):
-                    raise
-            # Redis lost its data (a restart without persistence, a wipe): the groups went with it.
-            await self._create_groups()
-            return await self._take(limit)
-
-    async def _take(self, limit: int) -> list[StreamEntry]:
-        order = self._rotated_shards()
-        # This consumer's own entries left unacknowledged (its last copy failed): again now, not after the
-        # claim time. At most one batch in all (it reads no more before acknowledging), so each shard may give all.
-        own = await self._read(dict.fromkeys(order, limit), "0")
-        taken = [entry for entries in own.values() for entry in entries][:limit]
-        if len(taken) < limit:
-            taken += await self._claim_idle(_spread(limit - len(taken), order))
-        if len(taken) < limit:
-            taken += await self._fill_new(limit - len(taken), order)
-        return taken
-
-    async def _fill_new(self, limit: int, order: list[int]) -> list[StreamEntry]:
-        """Up to ``limit`` new entries; shards fill unevenly, so what one leaves goes to the others."""
-        taken: list[StreamEntry] = []
-        while len(taken) < limit and order:
-            budgets = _spread(limit - len(taken), order)
-            found = await self._read(budgets, ">")
-            # A shard that returned less than asked has no more for now; one not asked this round stays.
-            order = [shard for shard in order if shard not in budgets or len(found[shard]) == budgets[shard]]
-            taken += [entry for entries in found.values() for entry in entries]
-        return taken
-
-    def _rotated_shards(self) -> list[int]:
-        """Every shard, starting one further each call, so that a small ``limit`` starves none."""
-        shards = self.layout.shards
-        start, self._next_shard = self._next_shard, (self._next_shard + 1) % shards
-        return [(start + i) % shards for i in range(shards)]
-
-    async def _claim_idle(self, budgets: dict[int, int]) -> list[StreamEntry]:
-        pipe = self._redis.pipeline(transaction=False)
-        for shard, budget in budgets.items():
-            stream = self.layout.stream(shard)
-            pipe.xautoclaim(stream, LEDGER_GROUP, self.consumer, self._claim_idle_ms, "0-0", count=budget)
-        async with self._in_flight:
-            replies = await pipe.execute()
-        return [
-            stream_entry(shard, entry_id, fields)
-            for shard, (_, entries, *_) in zip(budgets, replies, strict=True)
-            for entry_id, fields in entries
-            if fields  # a claimed id whose entry was deleted meanwhile
-        ]
-
-    async def _read(self, budgets: dict[int, int], start: str) -> dict[int, list[StreamEntry]]:
-        """New entries (``>``), or those this consumer read before and has not acknowledged (``0``)."""
-        pipe = self._redis.pipeline(transaction=False)
-        for shard, budget in budgets.items():
-            pipe.xreadgroup(LEDGER_GROUP, self.consumer, {self.layout.stream(shard): start}, count=budget)
-        async with self._in_flight:
-            replies = await pipe.execute()
-        return {
-            shard: [
-                stream_entry(shard, entry_id, fields)
-                for _, entries in reply or []
-                for entry_id, fields in entries
-                if fields  # an entry deleted meanwhile
-            ]
-            for shard, reply in zip(budgets, replies, strict=True)
-        }
-
-    async def acknowledge(self, entry_ids: Sequence[str]) -> None:
-        await self._prepare()
-        by_shard: dict[int, list[str]] = defaultdict(list)
-        for entry_id in entry_ids:
-            shard, stream_id = split_entry_id(entry_id)
-            by_shard[shard].append(stream_id)
-        calls = [
-            ("acknowledge", self.layout.stream(shard), [LEDGER_GROUP, *part])
-            for shard, ids in by_shard.items()
-            for part in _chunks(ids, ACK_BATCH)
-        ]
-        await self._run(calls, writes=False)  # a lost acknowledgement only hands the entries out again
-
-    async def purge_expired(self, now: datetime) -> int:
-        """Redis expires usages by itself; this only forgets consumers that hold no entries any more."""
-        await self._prepare()
-        calls = [
-            ("prune", self.layout.stream(shard), [LEDGER_GROUP, self._claim_idle_ms])
-            for shard in range(self.layout.shards)
-        ]
-        await self._run(calls, writes=False)
-        return 0
 
     async def ping(self) -> None:
         async with self._in_flight:
@@ -452,23 +341,9 @@ def _by_shard(slots: Sequence[Slot]) -> dict[int, list[int]]:
     return positions
 
 
-def _spread(total: int, shards: Sequence[int]) -> dict[int, int]:
-    """``total`` split as evenly as possible over ``shards``, the first ones getting the remainder."""
-    if not shards:
-        return {}
-    each, extra = divmod(total, len(shards))
-    budgets = {shard: each + (1 if i < extra else 0) for i, shard in enumerate(shards)}
-    return {shard: budget for shard, budget in budgets.items() if budget > 0}
-
-
 def _shared(limits: Mapping[str, Limits], code: str) -> bool:
     found = limits.get(code)
     return found is not None and found.shared
-
-
-def _chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def open_redis_store(url: str, settings: Settings | None = None) -> RedisUsageStore:

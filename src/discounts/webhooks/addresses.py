@@ -30,10 +30,14 @@ def is_public(address: str) -> bool:
 
 
 def host_and_port(url: str) -> tuple[str, int]:
-    parts = urlsplit(url)
-    if parts.hostname is None:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise Forbidden("the URL's port is not a number from 0 to 65535") from None
+    if not parts.hostname:
         raise Forbidden("the URL names no host")
-    return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+    return parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 
 async def resolve(host: str, port: int) -> list[str]:

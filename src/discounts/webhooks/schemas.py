@@ -13,12 +13,16 @@ EventName = Literal["code.created", "usage.used", "usage.held", "usage.released"
 
 
 def _has_host(url: str) -> str:
+    """A URL a delivery can connect to: a host, and a port that is a number from 1 to 65535 if any."""
     try:
-        host = urlsplit(url).hostname
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
     except ValueError:
-        host = None
+        raise ValueError("the URL must name a host and, if any, a port from 1 to 65535") from None
     if not host:
         raise ValueError("the URL must name a host")
+    if port == 0:
+        raise ValueError("the URL's port must be from 1 to 65535")
     return url
 
 
