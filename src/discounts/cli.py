@@ -89,11 +89,8 @@ def serve(
     if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         # API processes and the background worker count into shared files, so /metrics
         # shows them all (e-mails sent, usages copied) however many processes there are.
-        metrics_dir = settings.data_dir.resolve() / "metrics"
-        metrics_dir.mkdir(exist_ok=True)
-        for stale in metrics_dir.glob("*.db"):
+        for stale in _share_metrics(settings).glob("*.db"):
             stale.unlink()
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     log_summary(
         settings, listen=listen_url(host, port), workers=workers, background=background, derived=public_url_follows
     )
@@ -247,6 +244,19 @@ class WorkerSupervisor:
                 self._proc.kill()
 
 
+def _share_metrics(settings: Settings) -> Path:
+    """Count into ``<data dir>/metrics`` unless told elsewhere: processes of one host add up there.
+
+    Must run before ``discounts.metrics`` is imported (it picks its storage at import).
+    """
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        settings.ensure_data_dir()
+        metrics_dir = settings.data_dir.resolve() / "metrics"
+        metrics_dir.mkdir(exist_ok=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    return Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+
+
 @app.command()
 def worker(
     beat: Annotated[bool, typer.Option(help="Also run the periodic scheduler (one per deployment)")] = False,
@@ -255,11 +265,27 @@ def worker(
     deliver: Annotated[
         bool, typer.Option(help="Also run the webhook deliverer (`discounts deliver`) in a process beside it")
     ] = True,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Serve the metrics of this worker, its pool and its deliverer for Prometheus on this port"),
+    ] = None,
+    metrics_host: Annotated[str, typer.Option(help="Interface for --metrics-port")] = "127.0.0.1",
 ) -> None:
-    """Run a Celery worker (fan-outs, digests, batches, the ledger copy, events) and the webhook deliverer."""
+    """Run a Celery worker (fan-outs, digests, batches, the ledger copy, events) and the webhook deliverer.
+
+    Its counters (usages copied, e-mails, webhook attempts, lag and backlog) go to the same
+    files as ``serve``'s on this host, so an API's ``/metrics`` shows them; a worker on a host
+    of its own shows them on ``--metrics-port``.
+    """
     settings = get_settings()
     logs.configure_logging(settings, worker=True)
+    _share_metrics(settings)
     from discounts.jobs.tasks import celery_app
+
+    if metrics_port is not None:
+        from discounts.metrics import serve_metrics
+
+        serve_metrics(metrics_port, metrics_host)
 
     if deliver:
         # Started before Celery forks its pool; in this process group, and it dies with this process.
@@ -292,6 +318,7 @@ def deliver() -> None:
     """Run the webhook deliverer: sends what is due to every endpoint, retries on schedule, until stopped."""
     settings = get_settings()
     logs.configure_logging(settings, worker=True)
+    _share_metrics(settings)
     from discounts.webhooks.process import run_deliverer
 
     worker_log.info("webhook deliverer %d: polling every %g s", os.getpid(), settings.webhook_poll_seconds)

@@ -6,12 +6,14 @@ import os
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    REGISTRY,
     CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
     generate_latest,
     multiprocess,
+    start_http_server,
     values,
 )
 
@@ -92,9 +94,18 @@ def redemption(outcome: str) -> None:
     child.inc()
 
 
-def render() -> tuple[bytes, str]:
+def _registry() -> CollectorRegistry:
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(), CONTENT_TYPE_LATEST
+        return registry
+    return REGISTRY
+
+
+def render() -> tuple[bytes, str]:
+    return generate_latest(_registry()), CONTENT_TYPE_LATEST
+
+
+def serve_metrics(port: int, host: str) -> None:
+    """``/metrics`` on a port of its own, in a thread: for a worker, which has no API to show them."""
+    start_http_server(port, addr=host, registry=_registry())

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import mailbox
+import os
 import signal
 import subprocess
 import sys
@@ -218,3 +220,46 @@ def test_serve_on_another_port_sends_links_to_that_port(tmp_path: Path) -> None:
         server.stop()
     link = str(announcement["List-Unsubscribe"])
     assert link.startswith(f"<http://127.0.0.1:{server.port}/api/v1/unsubscribe/?"), link
+
+
+@pytest.mark.slow
+def test_a_worker_of_its_own_shows_its_counters_on_its_metrics_port_and_beside_the_api(tmp_path: Path) -> None:
+    """A worker run as at scale (``serve --no-background`` plus ``discounts worker``) is not invisible.
+
+    Before, only ``serve`` chose where counters go: a worker started on its own counted in its
+    memory, and neither ``/metrics`` nor anything else showed its copies or webhook attempts.
+    """
+    from tests.services import free_port, wait_for_port
+    from tests.system.test_faults import CODE, open_sale, tokens_for
+
+    env = cli_env(tmp_path / "data")
+    server = Server(env, "--no-background")
+    port = free_port()
+    argv = [sys.executable, "-m", "discounts", "worker", "--beat", "--concurrency", "1", "--metrics-port", str(port)]
+    log = (tmp_path / "worker.log").open("wb")
+    worker = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for_port(port, timeout=60)
+        asyncio.run(open_sale(server.url))
+        token = tokens_for(["m1"])["m1"]
+        used = httpx.post(
+            f"{server.url}/api/v1/discountcodeusage/",
+            json={"code": CODE, "user": "m1", "amount": "10.00"},
+            headers=bearer(token),
+        )
+        assert used.status_code == 201, used.text
+
+        def copied(url: str) -> float:
+            lines = httpx.get(url).text.splitlines()
+            return sum(float(line.split()[-1]) for line in lines if line.startswith("discounts_ledger_copied_total"))
+
+        deadline = time.monotonic() + 60
+        while copied(f"http://127.0.0.1:{port}/metrics") < 1:
+            assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()
+            time.sleep(0.5)
+        assert copied(f"{server.url}/metrics") == 1  # the API on this host adds the worker's counters up too
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=30)
+        log.close()
+        server.stop()
