@@ -10,6 +10,7 @@ fetched, quoted and redeemed, the usage confirmed and rolled back.
 from __future__ import annotations
 
 import contextlib
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -126,14 +127,32 @@ def run_operation(settings: Settings, cases: Any) -> None:
     check()
 
 
+def only_paths(document: dict[str, Any], pattern: str) -> None:
+    """Keep the paths matching ``pattern``, and the links between them, in an OpenAPI document.
+
+    ``schema.include(path_regex=…)`` does not narrow schemathesis 4.32's state machine: it
+    followed links into every operation (the webhooks' too), and rarely reached a rollback.
+    """
+    paths = document["paths"]
+    for path in [path for path in paths if not re.match(pattern, path)]:
+        del paths[path]
+    for item in paths.values():
+        for operation in item.values():
+            for response in operation.get("responses", {}).values() if isinstance(operation, dict) else ():
+                links = response.get("links", {})
+                for name in list(links):
+                    target = links[name].get("operationRef", "").removeprefix("#/paths/").rsplit("/", 1)[0]
+                    if target.replace("~1", "/").replace("~0", "~") not in paths:
+                        del links[name]
+
+
 def test_stateful_links_create_redeem_confirm_and_roll_back(settings: Settings, served: FastAPI) -> None:
     schema = schemathesis.openapi.from_asgi("/openapi.json", served)
     schema.config.generation.update(modes=[GenerationMode.POSITIVE])  # invalid input is the test above's
     # The checkout's operations only: with every operation in play, a chain from a new code to
     # its rollback is rare in a few dozen runs (the rest are the test above's).
-    operations = r"^/api/v1/discount(code|codeusage|codequote|rule)/(\{[a-z_]+\}/(confirm/)?)?$"
-    checkout = schema.include(path_regex=operations)
-    machine = checkout.as_state_machine()
+    only_paths(schema.raw_schema, r"^/api/v1/discount(code|codeusage|codequote|rule)/(\{[a-z_]+\}/(confirm/)?)?$")
+    machine = schema.as_state_machine()
     followed: set[str] = set()
     failures: list[str] = []
 
