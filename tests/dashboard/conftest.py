@@ -10,6 +10,8 @@ import pytest
 from fastapi import FastAPI
 
 from tests.conftest import Api, Auth
+from tests.webhooks.conftest import receiver  # a live receiver for the Webhooks page's endpoints
+from tests.webhooks.test_delivery import pipeline  # the worker's steps, to deliver events to it
 
 CSRF = re.compile(r'name="csrf" value="([0-9a-f]+)"')
 
@@ -57,4 +59,4 @@ async def acme(app: FastAPI, api: Api) -> AsyncIterator[Browser]:
     await browser.client.aclose()
 
 
-__all__ = ["Api", "Auth", "Browser", "csrf_of", "mint", "signed_in", "token_of"]
+__all__ = ["Api", "Auth", "Browser", "csrf_of", "mint", "pipeline", "receiver", "signed_in", "token_of"]

@@ -3,10 +3,12 @@
 Sign in by a link from ``discounts dashboard-link``, create a code (see the API's error by its
 field, fix it), redeem through the API and watch the numbers and the chart change as the worker
 copies the uses to the ledger, roll a use back, download the CSV, make a batch of single-use
-codes and watch its progress bar as the worker makes them, download its codes, sign out. Every page is checked
-with axe-core (no serious or critical violation); screenshots are kept in ``artefacts/dashboard``
-(git-ignored; ``DISCOUNTS_TEST_ARTEFACTS`` moves it). Nothing may leave 127.0.0.1, and the pages'
-Content-Security-Policy must never have had to block anything.
+codes and watch its progress bar as the worker makes them, download its codes, add a webhook
+endpoint at a live receiver (see the URL's error by its field; the secret, once), send it a test
+and see its delivery, disable it, sign out. Every page is checked with axe-core (no serious or
+critical violation; on the Webhooks pages none at all); screenshots are kept in
+``artefacts/dashboard`` (git-ignored; ``DISCOUNTS_TEST_ARTEFACTS`` moves it). Nothing may leave
+127.0.0.1, and the pages' Content-Security-Policy must never have had to block anything.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from discounts.settings import Settings
 from tests.conftest import SECRET
 from tests.services import CHROMIUM_ARGS, chromium
 from tests.system.conftest import Server, cli_env, run_cli
+from tests.webhooks.receiver import Receiver
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +45,8 @@ WAIT_MS = 30_000
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[Server, dict[str, str]]]:
-    env = cli_env(tmp_path / "data", DISCOUNTS_BRAND_DIGEST_SECONDS="3600")
+    # the webhook receiver listens on loopback, which a deployment's webhooks may not reach
+    env = cli_env(tmp_path / "data", DISCOUNTS_BRAND_DIGEST_SECONDS="3600", DISCOUNTS_WEBHOOK_ALLOW_PRIVATE="true")
     server = Server(env)
     env["DISCOUNTS_PUBLIC_URL"] = server.url  # what serve told its own processes
     try:
@@ -78,8 +82,8 @@ class Journey:
         else:
             await route.continue_()
 
-    async def check(self, name: str) -> None:
-        """A screenshot, and axe-core's verdict on the page as it is now."""
+    async def check(self, name: str, *, every_violation: bool = False) -> None:
+        """A screenshot, and axe-core's verdict on the page as it is now (``every_violation``: of any impact)."""
         self.shots += 1
         await self.page.screenshot(path=str(ARTEFACTS / f"{self.shots:02}-{name}.png"), full_page=True)
         # usable at 375 px: nothing makes the page itself scroll sideways (wide tables scroll in their box)
@@ -93,7 +97,7 @@ class Journey:
         serious = [
             (v["id"], v["impact"], [node["target"] for node in v["nodes"]][:3])
             for v in result["violations"]
-            if v["impact"] in ("serious", "critical")
+            if every_violation or v["impact"] in ("serious", "critical")
         ]
         assert serious == [], (name, serious)
 
@@ -118,7 +122,9 @@ async def chart_total(page: Page, name: str) -> int:
     return int(sum(data[name]["y"]))
 
 
-async def test_the_brands_journey_in_a_browser(server: tuple[Server, dict[str, str]], tmp_path: Path) -> None:
+async def test_the_brands_journey_in_a_browser(
+    server: tuple[Server, dict[str, str]], receiver: Receiver, tmp_path: Path
+) -> None:
     serve, env = server
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
     for old in ARTEFACTS.glob("*.png"):  # only this run's screenshots
@@ -246,6 +252,44 @@ async def test_the_brands_journey_in_a_browser(server: tuple[Server, dict[str, s
                 await journey.press("a[href='/dashboard/batches/']")
                 await expect(page.get_by_text("2,000 of 2,000")).to_be_visible()
                 await journey.check("batches")
+
+                # webhooks: the API's error by the URL field, then an endpoint at a live receiver,
+                # its secret shown once, a test and its delivery, disabled
+                await journey.press("a[href='/dashboard/webhooks/']")
+                await expect(page.get_by_role("heading", name="Webhooks")).to_be_visible()
+                await journey.check("webhooks-empty", every_violation=True)
+                await journey.press("a[href='/dashboard/webhooks/new']")
+                await journey.type_into("#f-url", "hooks.example/x")
+                await journey.press("#f-event-usage-used", "Space")
+                await journey.press("#f-url")
+                await expect(page.locator("#e-url")).to_contain_text("should match pattern")
+                await expect(page.locator("#f-url")).to_have_attribute("aria-invalid", "true")
+                await expect(page.locator("#problem")).to_be_focused()
+                await expect(page.locator("#f-event-usage-used")).to_be_checked()  # what was chosen stays
+                await journey.check("new-webhook-error", every_violation=True)
+                await journey.type_into("#f-url", receiver.url)
+                await journey.press("#f-url")
+                await expect(page.get_by_role("heading", name="Endpoint added")).to_be_visible()
+                secret = await page.locator("#secret").text_content() or ""
+                assert secret.startswith("whsec_")
+                await journey.check("webhook-secret", every_violation=True)
+                await journey.press("#to-endpoint")
+                await expect(page.get_by_role("heading", name="Webhook endpoint")).to_be_visible()
+                assert secret not in await page.content()
+                await journey.press("#send-test")
+                await expect(page.locator("#test-result")).to_contain_text("the endpoint answered 204")
+                delivery = page.locator("#deliveries tbody tr").filter(has_text="ping")
+                await expect(delivery.locator("td")).to_have_text([re.compile("UTC$"), "ping", "1", "Delivered", "204"])
+                (ping,) = receiver.events("ping")
+                assert ping.verify(secret)["type"] == "ping"  # the secret the page showed signs
+                await journey.check("webhook-tested", every_violation=True)
+                await journey.press("#switch")
+                await expect(page.locator("#webhook-state")).to_have_text("Disabled")
+                await expect(page.locator("#switch")).to_have_text("Enable")
+                await journey.check("webhook-disabled", every_violation=True)
+                brand = bearer(Role.brand, "acme", "acme")
+                assert [e["enabled"] for e in (await api.get("/webhooks/", headers=brand)).json()] == [False]
+                assert secret not in await page.content()
 
                 # sign out: the session ends on the server
                 await journey.press("nav form button[type=submit]")

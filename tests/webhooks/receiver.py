@@ -59,7 +59,8 @@ class Receiver:
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/hooks"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # a short poll: stop() waits for the loop to notice (0.5 s by default, at every test's end)
+        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
 
     def start(self) -> Receiver:
         self._thread.start()

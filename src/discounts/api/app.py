@@ -23,6 +23,7 @@ from discounts.api import (
     dashboard_batches,
     dashboard_pages,
     dashboard_support,
+    dashboard_webhooks,
     directory,
     notifications,
     ops,
@@ -206,7 +207,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utcnow) -> FastA
     problems.install(app)
     for module in (directory, codes, batches, usage, carts, notifications, stats, webhooks, dashboard_auth, ops):
         app.include_router(module.router)
-    pages = [dashboard_auth.pages, dashboard_pages.router, dashboard_batches.router]
+    pages = [dashboard_auth.pages, dashboard_pages.router, dashboard_batches.router, dashboard_webhooks.router]
     for router in pages:
         app.include_router(router)
     dashboard_support.install(app, pages)

@@ -1,8 +1,9 @@
-"""The create-code form: its fields become the API's own request body, the API's errors its fields' messages.
+"""The create forms: their fields become the API's own request body, the API's errors their fields' messages.
 
 The form posts what a person types (strings, a local date and time); :func:`code_body` turns it
-into exactly the JSON body ``POST /api/v1/discountcode/`` takes, so the same validation and the
-same domain function decide, and each problem detail's ``loc`` names the field to show it by.
+into exactly the JSON body ``POST /api/v1/discountcode/`` takes (:func:`batch_body` and
+:func:`webhook_body` likewise for theirs), so the same validation and the same domain function
+decide, and each problem detail's ``loc`` names the field to show it by.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ RULE_FIELDS = {
 }
 #: A batch's own fields.
 BATCH_FIELDS = {"count": "How many codes", "prefix": "Prefix", "length": "Random characters", "distribute": "E-mail"}
-LABELS = {"id": "Code", "validity": "Valid until", **BATCH_FIELDS, "rule": "Rule", **RULE_FIELDS}
+#: A webhook endpoint's fields.
+WEBHOOK_FIELDS = {"url": "URL", "events": "Events", "description": "Description"}
+LABELS = {"id": "Code", "validity": "Valid until", **BATCH_FIELDS, "rule": "Rule", **RULE_FIELDS, **WEBHOOK_FIELDS}
 INTEGERS = frozenset({"discount", "max_uses", "max_uses_per_user", "count", "length", "priority"})
 #: Typed as one line, separated by commas: JSON lists.
 LISTS = frozenset({"products", "categories"})
@@ -42,6 +45,8 @@ CHECKBOXES = frozenset({"stackable"})
 TIMES = frozenset({"starts_at", "validity"})
 #: What each kind of discount uses; the other kind's fields are ignored (the page hides them).
 KIND_FIELDS = {"percent": {"discount"}, "amount": {"amount_off", "currency"}}
+#: A checkbox per event type, ``event:code.created`` (a form keeps one value per name).
+EVENT_BOX = "event:"
 #: A form posts a few dozen fields; more is not a person at a form.
 MAX_FIELDS = 64
 LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$")
@@ -125,6 +130,17 @@ def batch_body(form: Mapping[str, str], brand: str) -> dict[str, Any]:
     body["distribute"] = "distribute" in form
     _validity(form, body, tz)
     body["rule"] = _rule(form, brand, tz)
+    return body
+
+
+def webhook_body(form: Mapping[str, str]) -> dict[str, Any]:
+    """The JSON body of ``POST /api/v1/webhooks/``: no box ticked leaves ``events`` out (every type)."""
+    body: dict[str, Any] = {"url": form.get("url", "").strip()}
+    events = [name.removeprefix(EVENT_BOX) for name in form if name.startswith(EVENT_BOX)]
+    if events:
+        body["events"] = events
+    if description := form.get("description", "").strip():
+        body["description"] = description
     return body
 
 
