@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -261,8 +262,12 @@ async def test_an_endpoint_that_hangs_holds_up_no_other(api: Api, pipeline: Pipe
 
     waiting: list[int] = []
 
+    both_waiting = threading.Event()
+
     def held(handler: Any) -> None:
         waiting.append(1)
+        if len(waiting) >= 2:
+            both_waiting.set()
         release.wait(20)
         original(handler)
 
@@ -275,7 +280,11 @@ async def test_an_endpoint_that_hangs_holds_up_no_other(api: Api, pipeline: Pipe
         await copy_and_dispatch(pipeline)
         await pipeline.deliverer.pass_once()
         await receiver.arrived(5)
-        assert (hanging.events(), len(waiting)) == ([], 2)  # its lane of two still waits for the first answers
+        # Its lane of two still waits for the first answers. Both requests are under way, but
+        # the second may not have reached the receiver's handler yet: wait for it, then check
+        # that no third came.
+        await asyncio.to_thread(both_waiting.wait, 10)
+        assert (hanging.events(), len(waiting)) == ([], 2)
     finally:
         release.set()
         await pipeline.deliverer.settle()
