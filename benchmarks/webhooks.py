@@ -31,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections import Counter
@@ -146,6 +147,41 @@ class Deployment:
         raise AssertionError("the ledger copy did not catch up")
 
 
+async def _stages(url: str) -> tuple[int, int, int, int]:
+    """Where the uses are: in the ledger, events not yet dispatched, deliveries owed, delivered."""
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            ledger = (await conn.execute(text("SELECT count(*) FROM discount_usage"))).scalar_one()
+            waiting = (await conn.execute(text("SELECT count(*) FROM events WHERE dispatched_at IS NULL"))).scalar_one()
+            states = dict(
+                (await conn.execute(text("SELECT state, count(*) FROM webhook_deliveries GROUP BY state"))).all()
+            )
+    finally:
+        await engine.dispose()
+    return int(ledger), int(waiting), int(states.get("pending", 0)), int(states.get("delivered", 0))
+
+
+@contextlib.contextmanager
+def watched(url: str, every: float = 2.0) -> Iterator[list[tuple[float, tuple[int, int, int, int]]]]:
+    """Samples of ``_stages`` meanwhile, to see which stage a backlog waits in."""
+    samples: list[tuple[float, tuple[int, int, int, int]]] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        start = time.monotonic()
+        while not done.wait(every):
+            samples.append((time.monotonic() - start, run_in_thread(_stages(url))))
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield samples
+    finally:
+        done.set()
+        thread.join()
+
+
 async def _ledger_state(url: str) -> tuple[int, int]:
     engine = make_engine(url)
     try:
@@ -255,14 +291,16 @@ def run(args: argparse.Namespace, data: Path, store_url: str, broker_url: str, d
             # 2. Lag: paced redemptions, the deliverer on.
             fast = Receiver(data)
             receivers.append(fast)
-            _, secret = shop.subscribe(fast.url)
+            fast_endpoint, secret = shop.subscribe(fast.url)
             worker = Worker(env, worker_log, deliver=True)
             time.sleep(5)  # the worker's start, so that its first seconds are not the sale's
             users = [f"p{n:07d}" for n in range(args.rate * args.seconds)]
-            with stolen() as steal:
-                paced = pace(pace_bin, server.port, args.rate, args.seconds, shop.redemptions("paced", users))
-            answered = created(paced)
-            lag_summary = wait_and_measure(fast, secret, answered, seconds=120)
+            requests_file = shop.redemptions("paced", users)
+            with stolen() as steal, watched(database) as stages:
+                paced = pace(pace_bin, server.port, args.rate, args.seconds, requests_file)
+                answered = created(paced)
+                lag_summary = wait_and_measure(fast, secret, answered, seconds=120)
+            shop.unsubscribe(fast_endpoint)  # its receiver has stopped
 
             # 3. A hanging endpoint beside the fast one.
             hanging = Receiver(data, hang=True)
@@ -313,6 +351,9 @@ def run(args: argparse.Namespace, data: Path, store_url: str, broker_url: str, d
         )
     )
     print()
+    print("seconds: ledger, events not dispatched, deliveries owed, delivered (the lag run)")
+    for at, (ledger, waiting, owed, delivered) in stages:
+        print(f"  {at:5.1f}: {ledger:,} {waiting:,} {owed:,} {delivered:,}")
     print(f"hanging endpoint: {hung_requests} requests received, never answered; attempts by outcome: {dict(attempts)}")
 
 

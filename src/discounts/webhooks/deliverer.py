@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-import httpx
+import aiohttp
 from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -97,7 +97,7 @@ class Deliverer:
         self.prefetch = concurrency * max(1, int(LEASE.total_seconds() / sender.TIMEOUT_SECONDS / 2))
         self.lanes: dict[str, Lane] = {}
         self.outcomes: list[Outcome] = []
-        self.client: httpx.AsyncClient | None = None
+        self.client: aiohttp.ClientSession | None = None
         self._wrote = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -138,7 +138,7 @@ class Deliverer:
         while await self.write_outcomes():
             pass
         if self.client is not None:
-            await self.client.aclose()
+            await self.client.close()
 
     async def pass_once(self) -> int:
         """Claim what is due for every endpoint with room in its lane; returns how many were claimed."""
