@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +24,8 @@ from discounts.settings import Settings
 from discounts.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from discounts.webhooks.retention import forget_webhooks
 from tests.conftest import FakeClock
+from tests.notify.test_worker import wait_for
+from tests.notify.worker import WorkerProcess
 
 Sessions = async_sessionmaker[AsyncSession]
 MONTH = timedelta(days=30)
@@ -277,3 +280,26 @@ def test_old_events_and_webhooks_are_forgotten_every_hour_on_the_mail_queue(sett
     assert (entry["task"], entry["schedule"]) == (FORGET_EVENTS, timedelta(hours=1))
     mail, _ = queue_names(settings)
     assert app.conf.task_routes[FORGET_EVENTS] == {"queue": mail}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_worker_on_the_embedded_broker_runs_the_task(
+    sessions: Sessions, settings: Settings, tmp_path: Path
+) -> None:
+    """No broker server: `discounts worker` (`serve` starts it with --beat) takes the task from the data directory."""
+    assert settings.is_embedded_broker
+    old = datetime.now(UTC) - timedelta(days=31)
+    (gone,) = await record_dispatched(sessions, FakeClock(old))
+    (waiting,) = await record(sessions, FakeClock(old))
+    worker = WorkerProcess(settings, tmp_path / "worker.log", beat=False).start()
+    try:
+        make_celery(settings).send_task(FORGET_EVENTS)
+        await wait_for(lambda: _without(sessions, gone), 30, "the worker to delete the old dispatched event")
+    finally:
+        worker.stop()
+    assert waiting in await events_left(sessions)  # 31 days old, never dispatched: kept
+
+
+async def _without(sessions: Sessions, seq: int) -> bool:
+    return seq not in await events_left(sessions)
