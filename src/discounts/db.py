@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import ColumnElement, CursorResult, DateTime, MetaData, delete, event, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, ExceptionContext
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
@@ -131,3 +131,37 @@ async def unit_of_work(sessions: async_sessionmaker[AsyncSession]) -> AsyncItera
             await session.rollback()
             raise
     await uow.run_after_commit()
+
+
+#: Retention (outbox, webhooks): rows deleted per transaction, and at most per run and table (the next run goes on).
+DELETE_BATCH = 5_000
+DELETE_PER_RUN = 1_000_000
+
+
+async def delete_in_batches(
+    sessions: async_sessionmaker[AsyncSession],
+    key: InstrumentedAttribute[Any],
+    old: ColumnElement[bool],
+    oldest_first: InstrumentedAttribute[Any],
+    batch: int,
+    per_run: int,
+) -> int:
+    """Delete the rows ``old`` selects, oldest first, ``batch`` per transaction, until none is left
+    or ``per_run`` have gone; returns how many did.
+
+    Each transaction finds its rows (give ``oldest_first`` an index that ``old`` can use), then
+    deletes them by ``key``, a lookup each: as ``DELETE … WHERE key IN (SELECT … LIMIT n)``,
+    PostgreSQL's planner chose to scan the whole table (1M rows) to join the two. Each holds its
+    row locks (and SQLite's write lock) for one batch only, so a first run over months of rows
+    never blocks the writers that share the table for long.
+    """
+    deleted = 0
+    while deleted < per_run:
+        async with unit_of_work(sessions) as uow:
+            keys = (await uow.session.scalars(select(key).where(old).order_by(oldest_first).limit(batch))).all()
+            if keys:
+                gone = await uow.session.execute(delete(key.class_).where(key.in_(keys), old))
+                deleted += cast("CursorResult[Any]", gone).rowcount
+        if len(keys) < batch:
+            break
+    return deleted

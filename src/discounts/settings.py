@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from limits import parse_many
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,9 @@ ASYNC_DRIVERS = {
     "postgresql://": "postgresql+asyncpg://",
     "sqlite://": "sqlite+aiosqlite://",
 }
+
+#: The longest retention a setting in days accepts (a century; ``now - days`` stays a valid date).
+MAX_RETENTION_DAYS = 36_500
 
 
 class Settings(BaseSettings):
@@ -90,7 +93,13 @@ class Settings(BaseSettings):
     fanout_sweep_seconds: float = Field(default=15.0, gt=0)
     #: Days a finished fan-out keeps its per-user delivery rows (who was e-mailed, or refused) before
     #: they are deleted; its counts stay. 0: deleted at the next run after it is done.
-    delivery_retention_days: int = Field(default=7, ge=0, le=36_500)
+    delivery_retention_days: int = Field(default=7, ge=0, le=MAX_RETENTION_DAYS)
+    #: Days a dispatched event stays in the outbox (``events``) before it is deleted. An event not yet
+    #: dispatched is kept whatever its age, and so is one a webhook delivery still needs.
+    event_retention_days: int = 30
+    #: Days a finished webhook delivery (delivered, or every retry spent) and a logged attempt stay
+    #: before they are deleted. A delivery still owed is kept whatever its age.
+    webhook_retention_days: int = 30
     #: Prefix of the Celery queue names, so that deployments (or test runs) sharing a broker stay apart.
     queue_prefix: str = Field(default="discounts", pattern=r"^[A-Za-z0-9._-]{1,100}$")
     brand_digest_seconds: int = Field(default=60, ge=1)
@@ -135,6 +144,18 @@ class Settings(BaseSettings):
             except ValueError as exc:
                 raise ValueError(f"not a rate limit such as 20/minute: {value!r}") from exc
         return value
+
+    @field_validator("event_retention_days", "webhook_retention_days", mode="before")
+    @classmethod
+    def _whole_days(cls, value: object, info: ValidationInfo) -> int:
+        """A whole number of days from 1 on, else refused at start with the variable's name."""
+        days = value.strip() if isinstance(value, str) else value
+        if isinstance(days, str) and days.isascii() and days.isdigit():
+            days = int(days)
+        if isinstance(days, int) and not isinstance(days, bool) and 1 <= days <= MAX_RETENTION_DAYS:
+            return days
+        variable = f"DISCOUNTS_{(info.field_name or '').upper()}"
+        raise ValueError(f"{variable} must be a whole number of days from 1 to {MAX_RETENTION_DAYS}, not {value!r}")
 
     @field_validator("jwt_secret")
     @classmethod

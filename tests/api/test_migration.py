@@ -14,7 +14,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from discounts.api.app import create_app
@@ -219,6 +219,41 @@ async def test_batches_come_and_go_with_revision_0004(old_database: str) -> None
     await engine.dispose()
     assert (codes, fanouts) == (["OLDCODE"], ["OLDCODE"])
     await upgrade(old_database)
+
+
+RETENTION_INDEXES = {
+    "events": "ix_events_dispatched",
+    "webhook_deliveries": "ix_webhook_deliveries_finished",
+    "webhook_attempts": "ix_webhook_attempts_at",
+}
+
+
+async def index_names(url: str) -> set[str]:
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return await conn.run_sync(
+                lambda sync: {ix["name"] for table in RETENTION_INDEXES for ix in inspect(sync).get_indexes(table)}
+            )
+    finally:
+        await engine.dispose()
+
+
+async def test_retention_indexes_come_and_go_with_revision_0009_and_one_built_beforehand_is_kept(
+    old_database: str,
+) -> None:
+    """An operator may build an index beforehand (``CREATE INDEX CONCURRENTLY`` on PostgreSQL): 0009 skips it."""
+    assert set(RETENTION_INDEXES.values()) <= await index_names(old_database)
+    await downgrade(old_database, "0008")
+    assert not set(RETENTION_INDEXES.values()) & await index_names(old_database)
+    engine = make_engine(old_database)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("CREATE INDEX ix_events_dispatched ON events (dispatched_at, seq) WHERE dispatched_at IS NOT NULL")
+        )
+    await engine.dispose()
+    await upgrade(old_database)
+    assert set(RETENTION_INDEXES.values()) <= await index_names(old_database)
 
 
 async def downgrade(url: str, revision: str) -> None:

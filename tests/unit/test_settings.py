@@ -41,3 +41,25 @@ def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch, tmp_pat
     monkeypatch.setenv("DISCOUNTS_RATE_LIMIT", "5/second")
     settings = Settings()
     assert (settings.data_dir, settings.rate_limit) == (tmp_path, "5/second")
+
+
+def test_retention_days_default_to_thirty_and_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DISCOUNTS_EVENT_RETENTION_DAYS", raising=False)
+    monkeypatch.delenv("DISCOUNTS_WEBHOOK_RETENTION_DAYS", raising=False)
+    default = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert (default.event_retention_days, default.webhook_retention_days) == (30, 30)
+    monkeypatch.setenv("DISCOUNTS_EVENT_RETENTION_DAYS", " 7 ")
+    monkeypatch.setenv("DISCOUNTS_WEBHOOK_RETENTION_DAYS", "36500")
+    configured = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert (configured.event_retention_days, configured.webhook_retention_days) == (7, 36500)
+
+
+@pytest.mark.parametrize("variable", ["DISCOUNTS_EVENT_RETENTION_DAYS", "DISCOUNTS_WEBHOOK_RETENTION_DAYS"])
+@pytest.mark.parametrize("given", ["0", "-3", "1.5", "thirty", "", "36501"])
+def test_a_retention_that_is_not_a_positive_whole_number_of_days_is_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch, variable: str, given: str
+) -> None:
+    monkeypatch.setenv(variable, given)
+    with pytest.raises(ValidationError) as refused:
+        Settings(_env_file=None)  # type: ignore[call-arg]
+    assert f"{variable} must be a whole number of days from 1 to 36500, not {given!r}" in str(refused.value)

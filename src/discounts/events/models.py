@@ -29,6 +29,14 @@ class Event(Base):
             postgresql_where=text("dispatched_at IS NULL"),
             sqlite_where=text("dispatched_at IS NULL"),
         ),
+        # What retention reads: dispatched events, oldest first (``events/retention.py``).
+        Index(
+            "ix_events_dispatched",
+            "dispatched_at",
+            "seq",
+            postgresql_where=text("dispatched_at IS NOT NULL"),
+            sqlite_where=text("dispatched_at IS NOT NULL"),
+        ),
     )
 
     seq: Mapped[int] = mapped_column(SEQ, primary_key=True, autoincrement=True)

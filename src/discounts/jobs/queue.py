@@ -31,17 +31,20 @@ COPY_LEDGER = "discounts.notify.copy_ledger"
 SEND_BRAND_DIGESTS = "discounts.notify.send_brand_digests"
 PURGE_EXPIRED_USAGES = "discounts.notify.purge_expired_usages"
 FORGET_DELIVERIES = "discounts.notify.forget_deliveries"
+FORGET_EVENTS = "discounts.events.forget_events"
 
 #: The ledger copy runs this often; it loops while full batches come back.
 LEDGER_COPY_SECONDS = 1.0
 PURGE_SECONDS = 3600.0
 FORGET_DELIVERIES_SECONDS = 600.0
+#: Old events, webhook deliveries and attempts: retention is in days, so once an hour is soon enough.
+FORGET_EVENTS_SECONDS = 3600.0
 #: Events whose prompt dispatch was lost (a broker outage) wait at most this long.
 DISPATCH_SECONDS = 5.0
 
 
 def queue_names(settings: Settings) -> tuple[str, str]:
-    """(mail, control): the bulk work — e-mail, batches, deleting old deliveries — never delays the ledger copy."""
+    """(mail, control): the bulk work — e-mail, batches, deleting old rows — never delays the ledger copy."""
     return f"{settings.queue_prefix}.mail", f"{settings.queue_prefix}.control"
 
 
@@ -66,6 +69,7 @@ def make_celery(settings: Settings) -> Celery:
             SEND_BRAND_DIGESTS: {"queue": mail},
             GENERATE_BATCH: {"queue": mail},
             FORGET_DELIVERIES: {"queue": mail},
+            FORGET_EVENTS: {"queue": mail},
         },
         # Deployments (and test runs) sharing a broker neither see nor command each other's workers.
         control_exchange=f"{settings.queue_prefix}.control",
@@ -91,6 +95,7 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         "sweep-fanouts": every(settings.fanout_sweep_seconds, SWEEP_FANOUTS),
         "purge-expired-usages": every(PURGE_SECONDS, PURGE_EXPIRED_USAGES),
         "forget-deliveries": every(FORGET_DELIVERIES_SECONDS, FORGET_DELIVERIES),
+        "forget-events": every(FORGET_EVENTS_SECONDS, FORGET_EVENTS),
     }
 
 

@@ -1,6 +1,7 @@
 """The Celery tasks of every domain: thin shells that run its async jobs on the worker's loop.
 
-Fan-outs and digests (notify), batches (codes), the ledger copy (usage), dispatching events.
+Fan-outs and digests (notify), batches (codes), the ledger copy (usage), dispatching events and
+forgetting old ones.
 
 Each worker process gets one event loop and one set of connections (database, usage store,
 mail templates), built on its first task after the fork and kept for its lifetime.
@@ -26,6 +27,7 @@ from discounts.jobs.listeners import LISTENERS
 from discounts.jobs.queue import (
     COPY_LEDGER,
     FORGET_DELIVERIES,
+    FORGET_EVENTS,
     PURGE_EXPIRED_USAGES,
     SEND_BRAND_DIGESTS,
     SEND_CHUNK,
@@ -33,6 +35,7 @@ from discounts.jobs.queue import (
     TaskPublisher,
     make_celery,
 )
+from discounts.jobs.retention import forget_old_events
 from discounts.notify.chunks import ChunkOutcome, send_chunk
 from discounts.notify.context import Notifier
 from discounts.notify.digest import copy_usages, send_brand_digests
@@ -196,3 +199,9 @@ def purge_expired_usages_task() -> int | None:
 def forget_deliveries_task() -> int | None:
     keep = timedelta(days=settings.delivery_retention_days)
     return run_periodic(FORGET_DELIVERIES, lambda runtime, _: forget_deliveries(runtime.sessions, utcnow(), keep))
+
+
+@celery_app.task(name=FORGET_EVENTS)
+def forget_events_task() -> dict[str, int]:
+    """Webhook deliveries finished and attempts made, and events dispatched, longer ago than their retention."""
+    return run_periodic(FORGET_EVENTS, lambda runtime, _: forget_old_events(runtime.sessions, utcnow(), settings)) or {}

@@ -10,6 +10,7 @@ from discounts.directory.models import ID_LENGTH
 from discounts.events.models import SEQ
 
 PENDING = "state = 'pending'"
+FINISHED = "finished_at IS NOT NULL"
 
 
 class WebhookEndpoint(Base):
@@ -57,6 +58,13 @@ class WebhookDelivery(Base):
             sqlite_where=text(PENDING),
         ),
         Index("ix_webhook_deliveries_event", "event_seq"),
+        # What retention reads: finished deliveries, oldest first (``webhooks/retention.py``).
+        Index(
+            "ix_webhook_deliveries_finished",
+            "finished_at",
+            postgresql_where=text(FINISHED),
+            sqlite_where=text(FINISHED),
+        ),
     )
 
     id: Mapped[int] = mapped_column(SEQ, primary_key=True, autoincrement=True)
@@ -76,7 +84,10 @@ class WebhookAttempt(Base):
     """One attempt at one endpoint, as its deliveries log lists it (newest first)."""
 
     __tablename__ = "webhook_attempts"
-    __table_args__ = (Index("ix_webhook_attempts_endpoint", "endpoint_id", "id"),)
+    __table_args__ = (
+        Index("ix_webhook_attempts_endpoint", "endpoint_id", "id"),
+        Index("ix_webhook_attempts_at", "at"),  # retention deletes the oldest first
+    )
 
     id: Mapped[int] = mapped_column(SEQ, primary_key=True, autoincrement=True)
     endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
