@@ -2,7 +2,7 @@
 
 One deployment as at scale: `discounts serve --no-background` (one API process) on a private
 Redis, PostgreSQL (a database of its own, dropped afterwards), the Celery broker on that Redis,
-and one `discounts worker --beat --concurrency 1` with its deliverer. Receivers are
+and one `discounts worker --beat` (its default two processes) with its deliverer. Receivers are
 `benchmarks/webhook_receiver.py` (a bare asyncio protocol, its own process). Load from C
 (`wrk` for rates, `benchmarks/pace.c` for paced runs).
 
@@ -90,10 +90,10 @@ class Receiver:
 
 
 class Worker:
-    """`discounts worker --beat --concurrency 1`, with or without its deliverer."""
+    """`discounts worker --beat` (two processes, the default), with or without its deliverer."""
 
     def __init__(self, env: dict[str, str], log: Path, deliver: bool) -> None:
-        argv = [sys.executable, "-m", "discounts", "worker", "--beat", "--concurrency", "1"]
+        argv = [sys.executable, "-m", "discounts", "worker", "--beat"]
         with log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [*argv, *([] if deliver else ["--no-deliver"])],
@@ -236,6 +236,12 @@ def main() -> None:
     parser.add_argument("--hang-seconds", type=int, default=20)
     parser.add_argument("--wrk-seconds", type=int, default=15)
     parser.add_argument("--users", type=int, default=80_000, help="distinct users per saturated phase")
+    parser.add_argument(
+        "--digest-seconds",
+        type=int,
+        default=60,
+        help="DISCOUNTS_BRAND_DIGEST_SECONDS (the e-mail digests share the worker)",
+    )
     args = parser.parse_args()
     stop_cleanly_on_sigterm()
     os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
@@ -255,6 +261,7 @@ def run(args: argparse.Namespace, data: Path, store_url: str, broker_url: str, d
         DISCOUNTS_USAGE_STORE_URL=store_url,
         DISCOUNTS_BROKER_URL=broker_url,
         DISCOUNTS_WEBHOOK_ALLOW_PRIVATE="true",
+        DISCOUNTS_BRAND_DIGEST_SECONDS=str(args.digest_seconds),
     )
     server = Server(env, "--no-background")
     settings = Settings(data_dir=data / "data", jwt_secret=SECRET, _env_file=None)  # type: ignore[call-arg]

@@ -319,10 +319,12 @@ def deliver() -> None:
     settings = get_settings()
     logs.configure_logging(settings, worker=True)
     _share_metrics(settings)
+    import uvloop
+
     from discounts.webhooks.process import run_deliverer
 
     worker_log.info("webhook deliverer %d: polling every %g s", os.getpid(), settings.webhook_poll_seconds)
-    asyncio.run(run_deliverer(settings))
+    uvloop.run(run_deliverer(settings))
 
 
 @app.command()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections import deque
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,7 +19,7 @@ from discounts.events.models import Mark
 from discounts.jobs.listeners import LISTENERS
 from discounts.runtime import Runtime
 from discounts.usage.ledger import copy_to_ledger
-from discounts.webhooks.deliverer import Deliverer
+from discounts.webhooks.deliverer import CLAIM_AHEAD_SECONDS, Deliverer, Lane
 from discounts.webhooks.models import WebhookDelivery, WebhookEndpoint
 from tests.conftest import Api, FakeClock
 from tests.webhooks.receiver import Receiver
@@ -253,25 +254,33 @@ async def test_an_endpoint_failing_for_three_days_is_disabled_and_its_brand_told
     assert (again.json()["enabled"], again.json()["disabled_reason"]) == (True, None)
 
 
+class HeldReceiver(Receiver):
+    """A receiver whose answers wait until ``release`` is set; ``both_waiting`` once two requests do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release, self.both_waiting = threading.Event(), threading.Event()
+        self.waiting: list[int] = []
+        original = self.server.RequestHandlerClass.do_POST  # type: ignore[attr-defined]
+
+        def held(handler: Any) -> None:
+            self.waiting.append(1)
+            if len(self.waiting) >= 2:
+                self.both_waiting.set()
+            self.release.wait(20)
+            original(handler)
+
+        self.server.RequestHandlerClass.do_POST = held  # type: ignore[attr-defined]
+
+    def start(self) -> HeldReceiver:
+        super().start()
+        return self
+
+
 async def test_an_endpoint_that_hangs_holds_up_no_other(api: Api, pipeline: Pipeline, receiver: Receiver) -> None:
     """Concurrency per endpoint: the hanging one's lane is full, the other's deliveries all go meanwhile."""
     await api.brand()
-    hanging, release = Receiver(), threading.Event()
-    hanging.start()
-    original = hanging.server.RequestHandlerClass.do_POST  # type: ignore[attr-defined]
-
-    waiting: list[int] = []
-
-    both_waiting = threading.Event()
-
-    def held(handler: Any) -> None:
-        waiting.append(1)
-        if len(waiting) >= 2:
-            both_waiting.set()
-        release.wait(20)
-        original(handler)
-
-    hanging.server.RequestHandlerClass.do_POST = held  # type: ignore[attr-defined]
+    hanging = HeldReceiver().start()
     try:
         await subscribe(api, hanging.url)
         await subscribe(api, receiver.url)
@@ -283,10 +292,10 @@ async def test_an_endpoint_that_hangs_holds_up_no_other(api: Api, pipeline: Pipe
         # Its lane of two still waits for the first answers. Both requests are under way, but
         # the second may not have reached the receiver's handler yet: wait for it, then check
         # that no third came.
-        await asyncio.to_thread(both_waiting.wait, 10)
-        assert (hanging.events(), len(waiting)) == ([], 2)
+        await asyncio.to_thread(hanging.both_waiting.wait, 10)
+        assert (hanging.events(), len(hanging.waiting)) == ([], 2)
     finally:
-        release.set()
+        hanging.release.set()
         await pipeline.deliverer.settle()
         hanging.stop()
     assert len(hanging.events()) == 5  # and once it answers, the rest follow
@@ -294,3 +303,44 @@ async def test_an_endpoint_that_hangs_holds_up_no_other(api: Api, pipeline: Pipe
 
 async def copy_and_dispatch(pipeline: Pipeline) -> None:
     await dispatch(pipeline.runtime.sessions, LISTENERS, pipeline.clock())
+
+
+async def test_a_claimed_delivery_that_waited_past_its_lease_is_not_sent_but_claimed_again(
+    api: Api, pipeline: Pipeline, clock: FakeClock
+) -> None:
+    """A lane claims ahead; what waited in it so long that an attempt could outlast the lease is dropped.
+
+    Another deliverer may claim it once the lease ends: sending it then too would send it twice at once.
+    """
+    await api.brand()
+    hanging = HeldReceiver().start()
+    try:
+        await subscribe(api, hanging.url, ["code.created"])
+        for n in range(5):
+            await api.code(f"LATE{n}")
+        await copy_and_dispatch(pipeline)
+        assert await pipeline.deliverer.pass_once() == 5  # two in flight (the lane's two), three waiting
+        assert await asyncio.to_thread(hanging.both_waiting.wait, 10)
+        clock.advance(seconds=55)  # the three could not end within their lease any more
+        hanging.release.set()
+        await pipeline.deliverer.settle()
+        assert len(hanging.events()) == 2
+        assert await pipeline.deliverer.pass_once() == 0  # still leased: nobody takes them yet
+        clock.advance(seconds=6)
+        assert await pipeline.deliverer.pass_once() == 3
+        await pipeline.deliverer.settle()
+    finally:
+        hanging.release.set()
+        hanging.stop()
+    ids = [event.headers["webhook-id"] for event in hanging.events()]
+    assert len(ids) == len(set(ids)) == 5
+
+
+def test_a_lane_that_keeps_up_claims_what_it_sent_lately_and_a_slow_one_its_least() -> None:
+    lane = Lane(endpoint=None)  # type: ignore[arg-type]
+    assert lane.window(24) == 24
+    for _ in range(300):
+        lane.attempted()
+    assert lane.window(24) == 300
+    lane.ended = deque(at - CLAIM_AHEAD_SECONDS - 1 for at in lane.ended)  # all of them long ago
+    assert lane.window(24) == 24

@@ -34,7 +34,7 @@ FORGET_DELIVERIES = "discounts.notify.forget_deliveries"
 FORGET_EVENTS = "discounts.events.forget_events"
 
 #: The ledger copy runs this often; it loops while full batches come back.
-LEDGER_COPY_SECONDS = 1.0
+LEDGER_COPY_SECONDS = 0.5
 PURGE_SECONDS = 3600.0
 FORGET_DELIVERIES_SECONDS = 600.0
 #: Old events, webhook deliveries and attempts: retention is in days, so once an hour is soon enough.

@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -40,6 +42,9 @@ DELIVERIES = cast(Table, WebhookDelivery.__table__)
 
 #: A claimed delivery is the claimer's for this long: its wait in the lane and one attempt.
 LEASE = timedelta(seconds=60)
+#: A lane that keeps up claims what it sent in this many seconds (so a busy endpoint's deliveries
+#: come in a few large claims, not one small claim per few sends), up to ``MOST_CLAIMED``.
+CLAIM_AHEAD_SECONDS, MOST_CLAIMED = 2.0, 5000
 #: Outcomes are written at least this often (and whenever this many are waiting).
 WRITE_SECONDS, WRITE_BATCH = 0.05, 500
 BACKLOG_SECONDS = 5.0
@@ -57,6 +62,8 @@ class Claimed:
     type: str
     occurred_at: datetime
     payload: bytes
+    #: Until when this deliverer holds it: an attempt that could not end before is not started.
+    lease_until: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +81,27 @@ class Lane:
     queue: asyncio.Queue[Claimed] = field(default_factory=asyncio.Queue)
     workers: list[asyncio.Task[None]] = field(default_factory=list)
     busy: int = 0
+    #: When recent attempts ended (monotonic seconds), for the lane's pace.
+    ended: deque[float] = field(default_factory=deque)
 
     @property
     def load(self) -> int:
         return self.queue.qsize() + self.busy
+
+    def attempted(self) -> None:
+        self.ended.append(time.monotonic())
+
+    def window(self, least: int) -> int:
+        """How many it may hold: ``least``, or what it attempted in the last ``CLAIM_AHEAD_SECONDS``.
+
+        A hanging endpoint attempts a few every 10 s and keeps ``least``; a fast one claims ahead
+        in proportion. Should a fast one start hanging, what it holds waits past its lease and is
+        dropped unsent (``Deliverer._work``), to be claimed again: never sent twice at once.
+        """
+        since = time.monotonic() - CLAIM_AHEAD_SECONDS
+        while self.ended and self.ended[0] < since:
+            self.ended.popleft()
+        return max(least, min(MOST_CLAIMED, len(self.ended)))
 
 
 class Deliverer:
@@ -148,7 +172,7 @@ class Deliverer:
         claimed = 0
         now = self.clock()
         for lane in self.lanes.values():
-            room = self.prefetch - lane.load
+            room = lane.window(self.prefetch) - lane.load
             if room <= 0:
                 continue
             for item in await self.claim(lane.endpoint.id, room, now):
@@ -178,10 +202,11 @@ class Deliverer:
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
+        lease_until = now + LEASE
         take = (
             update(WebhookDelivery)
             .where(WebhookDelivery.id.in_(due.scalar_subquery()))
-            .values(lease_until=now + LEASE)
+            .values(lease_until=lease_until)
             .returning(WebhookDelivery.id, WebhookDelivery.event_seq, WebhookDelivery.attempts)
         )
         async with unit_of_work(self.sessions) as uow:
@@ -194,7 +219,7 @@ class Deliverer:
             )
             events = {seq: (event_id, kind, at, body) for seq, event_id, kind, at, body in found}
         return [
-            Claimed(delivery, endpoint_id, attempts, *events[seq][:3], events[seq][3].encode())
+            Claimed(delivery, endpoint_id, attempts, *events[seq][:3], events[seq][3].encode(), lease_until)
             for delivery, seq, attempts in sorted(rows)
         ]
 
@@ -203,8 +228,11 @@ class Deliverer:
             item = await lane.queue.get()
             lane.busy += 1
             try:
+                if self.clock() + timedelta(seconds=sender.TIMEOUT_SECONDS) > item.lease_until:
+                    continue  # it waited too long to finish within its lease: left to be claimed again
                 answer = await self.attempt(lane.endpoint, item.event_id, item.payload)
                 self.outcomes.append(Outcome(item, answer, self.clock()))
+                lane.attempted()
             finally:
                 lane.busy -= 1
                 lane.queue.task_done()
