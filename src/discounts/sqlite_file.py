@@ -41,18 +41,40 @@ class SQLiteFile:
         self._closed = False
 
     def _connection(self) -> sqlite3.Connection:
-        """The connection, opened on first use, in the file's own thread."""
+        """The connection, opened on first use, in the file's own thread.
+
+        Opened in turn with the writers: switching a new file to WAL, and the last connection's
+        close (a checkpoint that removes the WAL), need the whole file, and SQLite answers
+        "database is locked" at once — without its busy wait — to a process that tries either
+        while another does (seen with three API processes starting under a flash sale, and a
+        worker opening the file as the API closed it).
+        """
         if self._db is None:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
-            )
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            self._prepare(db)
-            self._turns = os.open(self.path + "-writer", os.O_RDWR | os.O_CREAT, 0o600)
-            self._db = db
+            turns = os.open(self.path + "-writer", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(turns, fcntl.LOCK_EX)
+                try:
+                    db = self._open()
+                finally:
+                    fcntl.flock(turns, fcntl.LOCK_UN)
+            except BaseException:
+                os.close(turns)
+                raise
+            self._turns, self._db = turns, db
         return self._db
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                db.execute("PRAGMA journal_mode=WAL")
+            self._prepare(db)
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     async def read(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """``work`` on the connection, without a turn: in WAL mode another process's writer never blocks
@@ -80,9 +102,13 @@ class SQLiteFile:
         self._closed = True
 
         def shut() -> None:
-            if self._db is not None:
+            if self._db is not None and self._turns is not None:
                 db, self._db = self._db, None
-                db.close()
+                fcntl.flock(self._turns, fcntl.LOCK_EX)  # its close may checkpoint: in turn (above)
+                try:
+                    db.close()
+                finally:
+                    fcntl.flock(self._turns, fcntl.LOCK_UN)
             if self._turns is not None:
                 os.close(self._turns)
                 self._turns = None

@@ -31,4 +31,6 @@ async def test_no_fault_in_a_random_schedule_costs_a_shopper_a_code_or_a_brand_a
     assert report.anomalies == [], report.summary()
     assert set(report.injected) == set(FAULTS), report.summary()
     statuses = {answer.status for order in report.orders for answer in order.answers}
-    assert {201, 503, 0} <= statuses, report.summary()  # the faults were met: 503s and broken connections
+    # The faults were met: 503s. A killed API breaks the connections it has in flight, but it may
+    # have had none at that moment (seed 113634482), so a broken connection is not required.
+    assert {201, 503} <= statuses, report.summary()
