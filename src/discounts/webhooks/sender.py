@@ -1,7 +1,7 @@
 """One signed POST to one endpoint, within 10 seconds, to an address checked as it connects.
 
 aiohttp, not httpx: a delivery is one small POST, and httpx's layers (httpcore, anyio) cost
-~0.6 ms of CPU each — one core sent 1,700 a second to a local receiver, aiohttp 12,400
+~0.5 ms of CPU each — one core sent 2,000 a second to a local receiver, aiohttp 14,400
 (benchmarks/README.md, "Webhooks") — which made the deliverer, not the receiver, the limit
 of a flash sale's webhooks.
 """
