@@ -110,3 +110,15 @@ async def test_an_address_that_is_not_public_is_refused_when_saved(
             f"/api/v1/webhooks/{made.json()['id']}/", json={"url": url}, headers=auth.service()
         )
         assert error_fields(assert_problem(patched, 422, "validation_error")) == ["url"]
+
+
+@pytest.mark.parametrize("description", ["\x00", "a\x1bb"])
+async def test_a_description_with_a_control_character_is_refused_by_its_field(
+    api: Api, receiver: Receiver, description: str
+) -> None:
+    """Schemathesis sent a NUL: PostgreSQL refuses it in text, and the answer was a 500."""
+    body = {"url": receiver.url, "description": description}
+    refused = await api.client.post("/api/v1/webhooks/", json=body, headers=api.auth.service())
+    assert error_fields(assert_problem(refused, 422, "validation_error")) == ["description"]
+    listed = await api.client.get("/api/v1/webhooks/", headers=api.auth.service())
+    assert listed.json() == []

@@ -36,7 +36,8 @@ Events = Annotated[
     list[EventName],
     Field(min_length=1, max_length=6, description="The event types to send; every type when left out"),
 ]
-Description = Annotated[str, StringConstraints(max_length=500)]
+#: Free text, lines and tabs allowed; no other control character (PostgreSQL refuses NUL in text).
+Description = Annotated[str, StringConstraints(max_length=500, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$")]
 
 
 class EndpointIn(BaseModel):
