@@ -140,7 +140,7 @@ class Deployment:
         """Wait until the ledger holds ``uses`` usages and every event is dispatched (deliveries written)."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            ledger, undispatched = run_in_thread(_ledger_state(self.env["DISCOUNTS_DATABASE_URL"]))
+            ledger, undispatched, _, _ = run_in_thread(_stages(self.env["DISCOUNTS_DATABASE_URL"]))
             if ledger >= uses and undispatched == 0:
                 return
             time.sleep(1)
@@ -180,17 +180,6 @@ def watched(url: str, every: float = 2.0) -> Iterator[list[tuple[float, tuple[in
     finally:
         done.set()
         thread.join()
-
-
-async def _ledger_state(url: str) -> tuple[int, int]:
-    engine = make_engine(url)
-    try:
-        async with engine.connect() as conn:
-            ledger = (await conn.execute(text("SELECT count(*) FROM discount_usage"))).scalar_one()
-            waiting = (await conn.execute(text("SELECT count(*) FROM events WHERE dispatched_at IS NULL"))).scalar_one()
-    finally:
-        await engine.dispose()
-    return int(ledger), int(waiting)
 
 
 def created(result: dict[str, object]) -> int:
