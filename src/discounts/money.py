@@ -36,9 +36,12 @@ def from_cents(cents: int) -> Decimal:
     return Decimal(cents).scaleb(-2)
 
 
+#: ".00" to ".99": a cart's answer writes some thirty amounts, and formatting the cents part was most of that.
+_CENTS_PARTS = tuple(f".{part:02d}" for part in range(100))
+
+
 def format_cents(cents: int) -> str:
     """Cents as the API writes money: ``"12.34"``, ``"0.05"``, ``"-1.00"``."""
     if cents < 0:
         return "-" + format_cents(-cents)
-    whole, part = divmod(cents, 100)
-    return f"{whole}.{part:02d}"
+    return str(cents // 100) + _CENTS_PARTS[cents % 100]

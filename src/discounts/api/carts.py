@@ -6,9 +6,9 @@ served ahead of FastAPI's stack by ``hot_routes.HotRoutes`` (``bodies.py`` says 
 
 from __future__ import annotations
 
-import uuid
+import secrets
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Path, Request, Response, status
@@ -83,15 +83,15 @@ async def redeem_cart(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     keys = await _guessing(request, principal)
     # A retry carrying the first attempt's Idempotency-Key is the same cart: it finds its own claims.
-    cart_id = request.scope.get(NONCE) or uuid.uuid4().hex
+    cart_id = request.scope.get(NONCE) or secrets.token_hex(16)
     try:
-        cart = await runtime.carts.redeem(principal, body, cart_id)
+        redeemed = await runtime.carts.redeem(principal, body, cart_id)
     except CartRejected as refused:
         metrics.redemption(refused.code)
         await _count_misses(runtime, keys, refused.rejected)
         raise
     metrics.redemption("cart_redeemed")
-    return json_response(cart_body(cart), status.HTTP_201_CREATED)
+    return json_response(cart_body(redeemed.cart, redeemed.summary), status.HTTP_201_CREATED)
 
 
 @router.post(
@@ -131,15 +131,16 @@ async def give_back_cart(id: CartRef, request: Request) -> Response:  # noqa: A0
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-def cart_body(cart: StoredCart) -> dict[str, object]:
-    """The body of CartRedemptionOut: the kept summary, the cart's id and state, each code's usage."""
+def cart_body(cart: StoredCart, summary: dict[str, Any] | None = None) -> dict[str, object]:
+    """The body of CartRedemptionOut: the kept summary (``summary``: already read), id, state, each code's usage."""
     body: dict[str, object] = {"id": cart.id}
     status_ = "held" if cart.state is CartState.HELD else "used"
     body["status"] = status_
     body["used_at"] = format_time(cart.used_at)
     if status_ == "held":
         body["hold_expires_at"] = format_time(cart.hold_until)
-    summary = orjson.loads(cart.summary)
+    if summary is None:
+        summary = orjson.loads(cart.summary)
     for applied, usage in zip(summary["applied"], cart.usages, strict=True):
         applied["usage"] = usage_id(usage)
     body.update(summary)

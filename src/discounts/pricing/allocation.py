@@ -21,20 +21,16 @@ def allocate(total: int, weights: Sequence[int]) -> list[int]:
     its whole-cent weight, and only those get the extra cent).
     """
     whole = sum(weights)
-    if total < 0 or any(weight < 0 for weight in weights):
+    if total < 0 or (weights and min(weights) < 0):
         raise ValueError("amounts to allocate are never negative")
     if total == 0:
         return [0] * len(weights)
     if total > whole:
         raise ValueError(f"cannot allocate {total} cents over lines worth {whole}")
-    parts: list[int] = []
-    remainders: list[int] = []
-    for weight in weights:
-        part, remainder = divmod(total * weight, whole)
-        parts.append(part)
-        remainders.append(remainder)
+    parts = [total * weight // whole for weight in weights]
     missing = total - sum(parts)
     if missing:
+        remainders = [total * weight % whole for weight in weights]
         # sorted() is stable: among equal remainders the earlier line comes first.
         for index in sorted(range(len(weights)), key=lambda i: -remainders[i])[:missing]:
             parts[index] += 1

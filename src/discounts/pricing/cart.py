@@ -133,7 +133,7 @@ def price_lines(lines: Sequence[Line], offer: Offer, target: Target, left: Seque
     amounts = [line.subtotal for line in lines] if left is None else left
     picked = target.pick(lines)
     eligible = sum(amounts[i] for i in picked)
-    applied, _ = _applied(CodeOffer("", offer, target), lines, amounts, picked, eligible)
+    applied, _ = _applied(CodeOffer("", offer, target), [lines[i].id for i in picked], amounts, picked, eligible)
     return applied
 
 
@@ -144,12 +144,13 @@ def price_cart(lines: Sequence[Line], codes: Iterable[CodeOffer], currency: str 
     refused: list[Refused] = []
     for code in codes:
         picked = code.target.pick(lines)
-        eligible = sum(left[i] for i in picked)
-        reason = _refusal(code, lines, picked, eligible, applied, currency)
+        eligible = sum([left[i] for i in picked])
+        ids = [lines[i].id for i in picked]
+        reason = _refusal(code, ids, eligible, applied, currency)
         if reason is not None:
             refused.append(Refused(code, reason, eligible))
             continue
-        priced, parts = _applied(code, lines, left, picked, eligible)
+        priced, parts = _applied(code, ids, left, picked, eligible)
         for i, cents in zip(picked, parts, strict=True):
             left[i] -= cents
         applied.append(priced)
@@ -157,19 +158,18 @@ def price_cart(lines: Sequence[Line], codes: Iterable[CodeOffer], currency: str 
 
 
 def _applied(
-    code: CodeOffer, lines: Sequence[Line], amounts: Sequence[int], picked: Sequence[int], eligible: int
+    code: CodeOffer, ids: Sequence[str], amounts: Sequence[int], picked: Sequence[int], eligible: int
 ) -> tuple[Applied, list[int]]:
-    """The code applied to its ``picked`` lines worth ``amounts``, and each of those lines' part in cents."""
+    """The code applied to its ``picked`` lines (``ids``) worth ``amounts``, and each of those lines' part in cents."""
     discount = code.offer.discount(eligible)
     parts = allocate(discount, [amounts[i] for i in picked])
-    allocations = tuple((lines[i].id, cents) for i, cents in zip(picked, parts, strict=True) if cents)
-    return Applied(code, eligible, discount, allocations, frozenset([lines[i].id for i in picked])), parts
+    allocations = tuple([(line, cents) for line, cents in zip(ids, parts, strict=True) if cents])
+    return Applied(code, eligible, discount, allocations, frozenset(ids)), parts
 
 
 def _refusal(
     code: CodeOffer,
-    lines: Sequence[Line],
-    picked: Sequence[int],
+    ids: Sequence[str],
     eligible: int,
     applied: Sequence[Applied],
     currency: str | None,
@@ -180,7 +180,7 @@ def _refusal(
     brand = code.target.brand
     for before in applied:
         exclusive = before.code.target.brand == brand and not (before.code.stackable and code.stackable)
-        if exclusive and any(lines[i].id in before.targeted for i in picked):
+        if exclusive and not before.targeted.isdisjoint(ids):
             return COMBINATION_DISALLOWED
     if code.currency is not None and currency != code.currency:
         return CURRENCY_MISMATCH

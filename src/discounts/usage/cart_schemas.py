@@ -15,6 +15,8 @@ MAX_CODES = 10
 
 def _distinct_codes(codes: list[str]) -> list[str]:
     """Code strings are upper-cased on the way in, so "acme10" and "ACME10" are the same code twice."""
+    if len(set(codes)) == len(codes):
+        return codes
     seen: dict[str, int] = {}
     for index, code in enumerate(codes):
         if code in seen:

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import orjson
 
@@ -38,6 +39,7 @@ from discounts.pricing.cart import (
     NOT_APPLICABLE,
     Applied,
     CartPrice,
+    CodeOffer,
     Line,
     Refused,
     application_order,
@@ -82,12 +84,14 @@ class CartQuote:
 
     def summary(self) -> dict[str, object]:
         """The priced cart as the API answers it (without ``rejected``): kept with a redemption for its confirm."""
-        taken = self.price.discount_by_line()
-        amount, discount = self.price.amount, self.price.discount
+        price = self.price
+        taken = price.discount_by_line()
+        amount, discount = price.amount, price.discount
+        codes = self.codes
         return {
             "user": self.user,
             "currency": self.currency,
-            "applied": [applied_body(a, self.codes[a.code.code]) for a in self.price.applied],
+            "applied": [applied_body(a, codes[a.code.code]) for a in price.applied],
             "lines": [
                 {
                     "id": line.id,
@@ -95,7 +99,7 @@ class CartQuote:
                     "discount": format_cents(taken[line.id]),
                     "total": format_cents(line.subtotal - taken[line.id]),
                 }
-                for line in self.price.lines
+                for line in price.lines
             ],
             "amount": format_cents(amount),
             "discount_amount": format_cents(discount),
@@ -103,9 +107,17 @@ class CartQuote:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class RedeemedCart:
+    """A cart as its redemption recorded it, and its summary as a dict: the answer is built without reading it back."""
+
+    cart: StoredCart
+    summary: dict[str, Any]
+
+
 def applied_body(applied: Applied, code: CodeTerms) -> dict[str, object]:
     body: dict[str, object] = {"code": code.id, "brand": code.brand}
-    body.update(code.rule.offer.fields())
+    body.update(code.pricing.offer.fields())
     body["discount_amount"] = format_cents(applied.discount)
     body["allocations"] = [{"line": line, "amount": format_cents(cents)} for line, cents in applied.allocations]
     return body
@@ -125,33 +137,29 @@ class CartCheckout:
         found, refused = await self._admit(request.codes, principal.sub, now)
         return await self._priced(request, lines, found, refused, now)
 
-    async def redeem(self, principal: Principal, request: CartRedemptionIn, cart_id: str) -> StoredCart:
+    async def redeem(self, principal: Principal, request: CartRedemptionIn, cart_id: str) -> RedeemedCart:
         """All or nothing: 409 ``cart_rejected`` if the quote of this cart would refuse any code."""
         _check_user(principal, request.user)
         redeemer = self.redeemer
         now = redeemer.clock()
         lines = cart_lines(request.lines)
         found, refused = await self._admit(request.codes, principal.sub, now)
-        ordered = [found[ref] for ref in _in_application_order(request.codes, found)]
-        price = price_cart(lines, [code.pricing for code in ordered], request.currency)
+        price = price_cart(lines, _in_application_order(request.codes, found), request.currency)
         if refused or price.refused:
             raise _rejected(await self._priced(request, lines, found, refused, now))
         quote = CartQuote(request.user, request.currency, price, found, ())
         held = request.hold
         hold_until = (now + redeemer.hold).replace(microsecond=0)
         amount = from_cents(price.amount)
-        usages = tuple(
-            self._usage(found[applied.code.code], applied, request, amount, now, cart_id, held, hold_until)
-            for applied in price.applied
-        )
+        usages, limits, expires_at = [], [], []
+        for applied in price.applied:
+            code = found[applied.code.code]
+            usages.append(self._usage(code, applied, request, amount, now, cart_id, held, hold_until))
+            limits.append(limits_of(code.rule, applied.discount))
+            expires_at.append(usage_expiry(code, redeemer.grace))
+        summary = quote.summary()
         cart = Cart(
-            id=cart_id,
-            user=request.user,
-            usages=usages,
-            limits=tuple(limits_of(found[a.code.code].rule, a.discount) for a in price.applied),
-            expires_at=tuple(usage_expiry(found[a.code.code], redeemer.grace) for a in price.applied),
-            summary=orjson.dumps(quote.summary()),
-            hold_until=hold_until,
+            cart_id, request.user, tuple(usages), tuple(limits), tuple(expires_at), orjson.dumps(summary), hold_until
         )
         recorded = await redeemer.store.record_cart(cart, now=now)
         if not recorded:
@@ -167,10 +175,10 @@ class CartCheckout:
         if recorded.existing:  # a retry of a cart redeemed before: its answer, as it was
             stored = await redeemer.store.cart(cart_id, now=now)
             if stored is not None:
-                return stored
-        numbered = tuple(usage.numbered(use) for usage, use in zip(usages, recorded.uses, strict=True))
+                return RedeemedCart(stored, orjson.loads(stored.summary))
+        numbered = tuple(usage.numbered(use) for usage, use in zip(cart.usages, recorded.uses, strict=True))
         state = CartState.HELD if held else CartState.USED
-        return StoredCart(cart_id, request.user, state, now, hold_until, cart.summary, numbered)
+        return RedeemedCart(StoredCart(cart_id, request.user, state, now, hold_until, cart.summary, numbered), summary)
 
     async def confirm(self, principal: Principal, cart_id: str) -> StoredCart:
         """A held cart becomes used, all its codes at once; again: the same answer; after its end: 410."""
@@ -267,7 +275,7 @@ class CartCheckout:
         order = _in_application_order(request.codes, found)
         by_store: dict[str, Rejection] = {}
         while True:
-            codes = [found[ref].pricing for ref in order if ref not in by_store]
+            codes = [offer for offer in order if offer.code not in by_store]
             price = price_cart(lines, codes, request.currency)
             answers = await asyncio.gather(
                 *(self._dry_run(found[a.code.code], a, request, price, now) for a in price.applied)
@@ -309,21 +317,23 @@ class CartCheckout:
         """One code's usage of the cart: the whole order's ``amount``, this code's discount and allocations."""
         rule = code.rule
         discount = from_cents(applied.discount)
-        return Usage(
-            code=code.id,
-            user=request.user,
-            brand=rule.brand,
-            discount=rule.discount,
-            amount=amount,
-            discount_amount=discount,
-            amount_to_pay=amount - discount,
-            used_at=now,
-            amount_off=rule.amount_off,
-            currency=rule.currency or request.currency,
-            status=Status.HELD if held else Status.USED,
-            hold_until=hold_until if held else None,
-            cart=cart_id,
-            allocations=applied.allocations,
+        return Usage(  # positional: three of these a cart, on the checkout's hot path
+            code.id,
+            request.user,
+            rule.brand,
+            rule.discount,
+            amount,
+            discount,
+            amount - discount,
+            now,
+            rule.amount_off,
+            rule.currency or request.currency,
+            1,
+            Status.HELD if held else Status.USED,
+            hold_until if held else None,
+            None,
+            cart_id,
+            applied.allocations,
         )
 
 
@@ -340,10 +350,9 @@ def _check_user(principal: Principal, user: str) -> None:
         raise UserMismatch(f"this token acts for user {principal.sub!r}, not {user!r}")
 
 
-def _in_application_order(refs: Sequence[str], found: dict[str, CodeTerms]) -> list[str]:
-    """The found codes by ascending priority, ties in the order the request named them."""
-    ordered = application_order([found[ref].pricing for ref in refs if ref in found])
-    return [offer.code for offer in ordered]
+def _in_application_order(refs: Sequence[str], found: dict[str, CodeTerms]) -> list[CodeOffer]:
+    """The found codes' offers by ascending priority, ties in the order the request named them."""
+    return application_order([found[ref].pricing for ref in refs if ref in found])
 
 
 def _rejection(error: DiscountsError, code: str) -> Rejection:
