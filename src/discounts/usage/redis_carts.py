@@ -39,6 +39,7 @@ from discounts.usage.redis_layout import (
     cart_payload,
     recorded,
     stream_payload,
+    unix_micros,
     unix_seconds,
     usage_of,
 )
@@ -183,31 +184,33 @@ class RedisCarts:
         self, cart: Cart, payloads: list[str], mode: str, keep: int, now: datetime
     ) -> CartRecorded:
         """One Redis: the whole cart in one script (``cart.lua``), atomic like any script, one round trip."""
+        layout, usages = self.layout, cart.usages
+        hold = unix_seconds(cart.hold_until)
         keys: list[str] = []
         args: list[Any] = []
-        for usage, payload, expires_at, limits in zip(cart.usages, payloads, cart.expires_at, cart.limits, strict=True):
-            slot = self.layout.locate(usage.code, usage.user, shared=limits.shared)
-            keys += [slot.head, self.layout.stream(slot.shard), slot.totals, slot.holds]
+        claims: list[list[Any]] = []
+        for usage, payload, expires_at, limits in zip(usages, payloads, cart.expires_at, cart.limits, strict=True):
+            shared = limits.shared
+            slot = layout.locate(usage.code, usage.user, shared=shared)
+            keys += [slot.head, layout.stream(slot.shard), slot.totals, slot.holds]
             budget = -1 if limits.budget_cents is None else limits.budget_cents
-            hold = unix_seconds(cart.hold_until) if cart.held else 0
             args += [slot.field, slot.bits, unix_seconds(expires_at), payload, limits.per_user, limits.max_uses or 0]
-            args += [budget, limits.discount_cents, hold, 1 if limits.shared else 0]
-        shard, key, _ = self.layout.cart(cart.id)
-        keys += [key, self.layout.stream(shard)]
-        claims = [
-            [usage.code, payload, limits.shared, mode]
-            for usage, payload, limits in zip(cart.usages, payloads, cart.limits, strict=True)
-        ]
-        record = _record_json(cart.user, cart.usages[0].used_at, cart.hold_until, claims)
-        entry = CartEntry(cart.id, cart.user, cart.usages[0].used_at, cart.hold_until, cart.summary)
-        head = [len(cart.usages), cart.id, record, mode, keep, unix_seconds(now), CART_FIELD, cart_payload(entry)]
+            args += [budget, limits.discount_cents, hold if mode == "held" else 0, 1 if shared else 0]
+            claims.append([usage.code, payload, shared, mode])
+        shard, key, _ = layout.cart(cart.id)
+        keys += [key, layout.stream(shard)]
+        used_at = usages[0].used_at
+        record = _record_json(cart.user, used_at, hold, claims)
+        entry = CartEntry(cart.id, cart.user, used_at, cart.hold_until, cart.summary)
+        head = [len(usages), cart.id, record, mode, keep, unix_seconds(now), CART_FIELD, cart_payload(entry)]
         head += [STREAM_FIELD, self._capacity, cart.summary]
-        answer, *rest = await self._pipeline.call(self._scripts["cart"], keys, [*head, *args])
+        answer, *rest = await self._pipeline.call(self._scripts["cart"], keys, head + args)
+        if answer == "claimed":
+            return CartRecorded((Outcome.CLAIMED,) * len(rest), tuple([int(use) for use in rest]))
         if answer == "exists":
             uses = tuple(claim[2] for claim in _decode(cart.id, rest).claims)
             return CartRecorded(tuple(Outcome.CLAIMED for _ in uses), uses, existing=True)
-        outcomes = tuple(recorded(reply).outcome for reply in rest)
-        return CartRecorded(outcomes, tuple(int(use) for use in rest) if answer == "claimed" else ())
+        return CartRecorded(tuple([recorded(reply).outcome for reply in rest]))
 
     async def cart(self, cart_id: str, *, now: datetime) -> StoredCart | None:
         await self._prepare()
@@ -384,15 +387,15 @@ def _closed(tasks: set[asyncio.Future[Any]]) -> Any:
     return done
 
 
-def _record_json(user: str, used_at: datetime, hold_until: datetime, claims: list[list[Any]]) -> bytes:
-    """The record's fixed part: who, when, and each code's (code, payload, shared limits, how claimed)."""
-    micros = (used_at - EPOCH) // timedelta(microseconds=1)
-    return orjson.dumps({"u": user, "at": micros, "h": unix_seconds(hold_until), "c": claims})
+def _record_json(user: str, used_at: datetime, hold_until: int, claims: list[list[Any]]) -> bytes:
+    """The record's fixed part: who, when, until when (unix seconds), each code's (code, payload, shared, mode)."""
+    micros = unix_micros(used_at)
+    return orjson.dumps({"u": user, "at": micros, "h": hold_until, "c": claims})
 
 
 def _encode(record: _Record) -> bytes:
     claims = [[code, payload, shared, mode] for code, payload, _, shared, mode in record.claims]
-    return _record_json(record.user, record.used_at, record.hold_until, claims)
+    return _record_json(record.user, record.used_at, unix_seconds(record.hold_until), claims)
 
 
 def _decode(cart_id: str, found: list[Any]) -> _Record:

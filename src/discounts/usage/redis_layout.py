@@ -80,10 +80,7 @@ class Layout:
         spread_by = hashlib.sha256(code.encode()).digest() if shared else digest
         shard = int.from_bytes(spread_by[0:4], "big") % self.shards
         return Slot(
-            shard=shard,
-            prefix=self.code_prefix(shard, code),
-            field=digest[8 : 8 + FIELD_BYTES],
-            bits=int.from_bytes(digest[4:8], "big"),
+            shard, self.code_prefix(shard, code), digest[8 : 8 + FIELD_BYTES], int.from_bytes(digest[4:8], "big")
         )
 
     def code_prefix(self, shard: int, code: str) -> str:
@@ -112,6 +109,14 @@ def unix_seconds(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def unix_micros(moment: datetime) -> int:
+    """Microseconds since the epoch, exactly: how the stream keeps a usage's moment."""
+    return (moment - EPOCH) // _MICROSECOND
+
+
 def stream_payload(usage: Usage) -> bytes:
     """The usage as one compact JSON array: one XADD argument instead of sixteen (the client's cost).
 
@@ -126,7 +131,7 @@ def stream_payload(usage: Usage) -> bytes:
         str(usage.amount),
         str(usage.discount_amount),
         str(usage.amount_to_pay),
-        (usage.used_at - EPOCH) // timedelta(microseconds=1),
+        unix_micros(usage.used_at),
     ]
     extended = usage.cart is not None or usage.allocations is not None
     if usage.amount_off is not None or usage.currency is not None or extended:
@@ -177,7 +182,7 @@ def usage_of(payload: str | bytes, *, use: int, status: Status = Status.USED, ho
 
 def cart_payload(cart: CartEntry) -> bytes:
     """A committed cart for the ledger: who, when, until when its claims hold (its summary goes beside it)."""
-    used_at = (cart.used_at - EPOCH) // timedelta(microseconds=1)
+    used_at = unix_micros(cart.used_at)
     return orjson.dumps({"id": cart.id, "u": cart.user, "at": used_at, "h": unix_seconds(cart.hold_until)})
 
 

@@ -16,7 +16,7 @@ import socket
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
@@ -29,12 +29,12 @@ from discounts.money import to_cents
 from discounts.settings import Settings, get_settings
 from discounts.usage.redis_carts import RedisCarts
 from discounts.usage.redis_layout import (
-    EPOCH,
     STREAM_FIELD,
     Layout,
     Slot,
     recorded,
     stream_payload,
+    unix_micros,
     unix_seconds,
     usage_of,
 )
@@ -213,7 +213,7 @@ class RedisUsageStore(RedisCarts, RedisStreams):
             budget = -1 if limits.budget_cents is None else limits.budget_cents
             args += [limits.per_user, limits.max_uses or 0, budget, limits.discount_cents, "dry" if dry_run else ""]
             hold_until = unix_seconds(hold) if hold else 0
-            args += [hold_until, nonce, "quiet" if quiet else "", (usage.used_at - EPOCH) // timedelta(microseconds=1)]
+            args += [hold_until, nonce, "quiet" if quiet else "", unix_micros(usage.used_at)]
             if limits.shared:
                 keys += [slot.totals, slot.holds]
         return keys, args
@@ -223,7 +223,7 @@ class RedisUsageStore(RedisCarts, RedisStreams):
         keys = [slot.head, self.layout.stream(slot.shard)]
         if shared:
             keys += [slot.totals, slot.holds]
-        micros = (now - EPOCH) // timedelta(microseconds=1)
+        micros = unix_micros(now)
         return keys, [slot.field, slot.bits, use, unix_seconds(now), micros, STREAM_FIELD]
 
     async def confirm(self, code: str, user: str, use: int, *, limits: Limits, now: datetime) -> Changed:
