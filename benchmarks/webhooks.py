@@ -2,7 +2,9 @@
 
 One deployment as at scale: `discounts serve --no-background` (one API process) on a private
 Redis, PostgreSQL (a database of its own, dropped afterwards), the Celery broker on that Redis,
-and one `discounts worker --beat` (its default two processes) with its deliverer. Receivers are
+`discounts worker --beat --queues discounts.control` (the ledger copy, event dispatch) with its
+deliverer, and `discounts worker --queues discounts.mail` (the digests) under `nice -n 10`, all
+on the same two cores. Receivers are
 `benchmarks/webhook_receiver.py` (a bare asyncio protocol, its own process). Load from C
 (`wrk` for rates, `benchmarks/pace.c` for paced runs).
 
@@ -90,13 +92,21 @@ class Receiver:
 
 
 class Worker:
-    """`discounts worker --beat` (two processes, the default), with or without its deliverer."""
+    """`discounts worker` for one kind of queue, with or without its deliverer, at a CPU priority (nice).
 
-    def __init__(self, env: dict[str, str], log: Path, deliver: bool) -> None:
-        argv = [sys.executable, "-m", "discounts", "worker", "--beat"]
+    As README's deployment says for the largest sales: the beat worker takes the control
+    queue (the ledger copy, event dispatch) and runs the deliverer; the e-mail worker takes the
+    mail queue (digests, fan-outs), here at a lower priority since it shares the two cores.
+    """
+
+    def __init__(self, env: dict[str, str], log: Path, *, deliver: bool, mail: bool, nice: int = 0) -> None:
+        queue = "discounts.mail" if mail else "discounts.control"
+        argv = [sys.executable, "-m", "discounts", "worker", f"--queues={queue}"]
+        argv += ["--concurrency=1"] if mail else ["--beat"]
+        argv += [] if deliver else ["--no-deliver"]
         with log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [*argv, *([] if deliver else ["--no-deliver"])],
+                ["nice", "-n", str(nice), *argv] if nice else argv,
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -229,8 +239,10 @@ def main() -> None:
         "--digest-seconds",
         type=int,
         default=60,
-        help="DISCOUNTS_BRAND_DIGEST_SECONDS (the e-mail digests share the worker)",
+        help="DISCOUNTS_BRAND_DIGEST_SECONDS (the e-mail worker renders them on the same cores)",
     )
+    parser.add_argument("--mail-nice", type=int, default=10, help="the e-mail worker's nice value (0: none)")
+    parser.add_argument("--lane", type=int, default=8, help="DISCOUNTS_WEBHOOK_CONCURRENCY (in flight per endpoint)")
     args = parser.parse_args()
     stop_cleanly_on_sigterm()
     os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
@@ -251,13 +263,15 @@ def run(args: argparse.Namespace, data: Path, store_url: str, broker_url: str, d
         DISCOUNTS_BROKER_URL=broker_url,
         DISCOUNTS_WEBHOOK_ALLOW_PRIVATE="true",
         DISCOUNTS_BRAND_DIGEST_SECONDS=str(args.digest_seconds),
+        DISCOUNTS_WEBHOOK_CONCURRENCY=str(args.lane),
     )
     server = Server(env, "--no-background")
     settings = Settings(data_dir=data / "data", jwt_secret=SECRET, _env_file=None)  # type: ignore[call-arg]
     brand = {"Authorization": f"Bearer {make_token(settings, 'brand', 'acme', 'acme')}"}
     service = {"Authorization": f"Bearer {make_token(settings, 'service', 'bench')}"}
     worker_log = data / "worker.log"
-    worker = Worker(env, worker_log, deliver=False)
+    worker = Worker(env, worker_log, deliver=False, mail=False)
+    mailer = Worker(env, worker_log, deliver=False, mail=True, nice=args.mail_nice)
     receivers: list[Receiver] = []
     try:
         with httpx.Client(base_url=server.url, timeout=60) as http:
@@ -288,7 +302,7 @@ def run(args: argparse.Namespace, data: Path, store_url: str, broker_url: str, d
             fast = Receiver(data)
             receivers.append(fast)
             fast_endpoint, secret = shop.subscribe(fast.url)
-            worker = Worker(env, worker_log, deliver=True)
+            worker = Worker(env, worker_log, deliver=True, mail=False)
             time.sleep(5)  # the worker's start, so that its first seconds are not the sale's
             users = [f"p{n:07d}" for n in range(args.rate * args.seconds)]
             requests_file = shop.redemptions("paced", users)
@@ -315,6 +329,7 @@ def run(args: argparse.Namespace, data: Path, store_url: str, broker_url: str, d
             attempts = attempts_by_outcome(http.get("/metrics").text)
     finally:
         worker.stop()
+        mailer.stop()
         for receiver in receivers:
             with contextlib.suppress(Exception):
                 receiver.arrivals()
