@@ -317,23 +317,21 @@ class CartCheckout:
         """One code's usage of the cart: the whole order's ``amount``, this code's discount and allocations."""
         rule = code.rule
         discount = from_cents(applied.discount)
-        return Usage(  # positional: three of these a cart, on the checkout's hot path
-            code.id,
-            request.user,
-            rule.brand,
-            rule.discount,
-            amount,
-            discount,
-            amount - discount,
-            now,
-            rule.amount_off,
-            rule.currency or request.currency,
-            1,
-            Status.HELD if held else Status.USED,
-            hold_until if held else None,
-            None,
-            cart_id,
-            applied.allocations,
+        return Usage(
+            code=code.id,
+            user=request.user,
+            brand=rule.brand,
+            discount=rule.discount,
+            amount=amount,
+            discount_amount=discount,
+            amount_to_pay=amount - discount,
+            used_at=now,
+            amount_off=rule.amount_off,
+            currency=rule.currency or request.currency,
+            status=Status.HELD if held else Status.USED,
+            hold_until=hold_until if held else None,
+            cart=cart_id,
+            allocations=applied.allocations,
         )
 
 
