@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import httpx
 import pytest
 
@@ -42,6 +44,20 @@ async def test_other_content_types_are_415(api: Api) -> None:
         response = await api.client.put("/api/v1/brands/acme/", content=body, headers=headers)
         assert_problem(response, 415, "unsupported_media_type", content_type)
     assert (await api.client.get("/api/v1/brands/acme/", headers=api.auth.service())).status_code == 404
+
+
+async def test_a_request_without_a_body_is_not_refused_for_its_content_type(api: Api) -> None:
+    """A confirm carries no body: a stray Content-Type gets the operation's own answer, not 415 (schemathesis)."""
+    path = f"/api/v1/cartredemption/{'d' * 32}/confirm/"
+    for content_type in ("text/plain", "ee0'"):
+        headers = {**api.auth.user(), "Content-Type": content_type}
+        assert_problem(await api.client.post(path, headers=headers), 404, "cart_not_found")
+        refused = await api.client.post(path, content=_streamed(b"x"), headers=headers)  # chunked: no length
+        assert_problem(refused, 415, "unsupported_media_type", content_type)
+
+
+async def _streamed(body: bytes) -> AsyncIterator[bytes]:
+    yield body
 
 
 async def test_json_content_types_are_accepted(api: Api) -> None:

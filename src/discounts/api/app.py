@@ -65,10 +65,19 @@ class OptionalTrailingSlash:
         await self.app(scope, receive, send)
 
 
+def _has_body(scope: Scope) -> bool:
+    """A body is on its way: a non-zero Content-Length, or a chunked one (HTTP/1.1 has no other)."""
+    length = raw_header(scope, b"content-length")
+    return (length is not None and length.strip() not in ("", "0")) or raw_header(
+        scope, b"transfer-encoding"
+    ) is not None
+
+
 class RequireJsonBody:
     """A body in another format gets 415, not a puzzling 422 about the body's shape.
 
-    A request without a Content-Type is read as JSON, as FastAPI does.
+    A request without a Content-Type is read as JSON, as FastAPI does; one without a body
+    (a confirm, a test ping) has nothing to refuse, whatever its Content-Type says.
     """
 
     METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -84,7 +93,7 @@ class RequireJsonBody:
             and not scope["path"].startswith(notifications.FORM_PATHS)
         ):
             content_type = raw_header(scope, b"content-type")
-            if content_type is not None and not is_json(content_type):
+            if content_type is not None and not is_json(content_type) and _has_body(scope):
                 detail = f"send the body as JSON with Content-Type: application/json, not {content_type!r}"
                 refusal = problems.problem(
                     415, "unsupported_media_type", "Unsupported media type", detail, instance=scope["path"]
