@@ -68,9 +68,9 @@ class OptionalTrailingSlash:
 def _has_body(scope: Scope) -> bool:
     """A body is on its way: a non-zero Content-Length, or a chunked one (HTTP/1.1 has no other)."""
     length = raw_header(scope, b"content-length")
-    return (length is not None and length.strip() not in ("", "0")) or raw_header(
-        scope, b"transfer-encoding"
-    ) is not None
+    if length is not None:
+        return length.strip() not in ("", "0")
+    return raw_header(scope, b"transfer-encoding") is not None
 
 
 class RequireJsonBody:
