@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from benchmarks.email_common import scratch_database
+from benchmarks.email_common import proc_stat, scratch_database
 from discounts.db import make_engine, make_sessionmaker, unit_of_work
 from discounts.events import outbox
 from discounts.events.dispatch import dispatch
@@ -34,11 +34,11 @@ def postgres_seconds() -> float:
     ticks = 0
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
+            name = Path(f"/proc/{pid}/comm").read_text().strip()
         except OSError:
             continue
-        if "(postgres)" in stat:
-            fields = stat.rsplit(")", 1)[1].split()
+        fields = proc_stat(f"/proc/{pid}/stat") if name == "postgres" else None
+        if fields is not None:
             ticks += int(fields[11]) + int(fields[12])
     return ticks / os.sysconf("SC_CLK_TCK")
 
